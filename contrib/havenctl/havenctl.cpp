@@ -1,0 +1,166 @@
+// havenctl: the admin CLI (accounts and roles), working on the server's database directly.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <sodium.h>
+
+#include "server/auth/precis.hpp"
+#include "server/core/accounts.hpp"
+#include "server/core/module.hpp"
+#include "server/core/server.hpp"
+#include "server/storage/database.hpp"
+#include "server/storage/user_store.hpp"
+#include "server/xmpp/jid.hpp"
+
+namespace {
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: havenctl --config FILE COMMAND\n"
+                 "  user add JID [--role member|supporter|admin] --password-stdin\n"
+                 "  user passwd JID --password-stdin\n"
+                 "  user delete JID\n"
+                 "  user list\n"
+                 "  user role JID ROLE\n");
+    return 2;
+}
+
+int fail(const std::string& msg) {
+    std::fprintf(stderr, "havenctl: %s\n", msg.c_str());
+    return 1;
+}
+
+std::string read_password() {
+    std::string line;
+    std::getline(std::cin, line);
+    if (!line.empty() && line.back() == '\r') {
+        line.pop_back();
+    }
+    return line;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string config_path;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--config" && i + 1 < args.size()) {
+            config_path = args[i + 1];
+            args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+            break;
+        }
+    }
+    if (config_path.empty() || args.size() < 2) {
+        return usage();
+    }
+    if (sodium_init() < 0) {
+        return fail("libsodium failed to initialise");
+    }
+    haven::ModuleRegistry registry;
+    haven::register_builtin_modules(registry);
+    try {
+        auto config =
+            haven::config::Config::load_file(config_path, haven::all_options(registry));
+        auto domain = haven::Jid::parse(config.get_string("server", "domain"));
+        if (!domain) {
+            return fail("[server] domain: invalid");
+        }
+        std::filesystem::path dir = config.get_string("server", "data_dir");
+        std::filesystem::create_directories(dir);
+        auto db = haven::storage::Database::open(dir / "haven.sqlite");
+        haven::storage::UserStore users(*db);
+        haven::Accounts accounts(
+            users, static_cast<std::uint32_t>(config.get_int("sasl", "scram_iterations")),
+            haven::load_or_create_secret(dir / "scram.secret"));
+
+        auto local_of = [&](const std::string& jid) -> std::optional<std::string> {
+            auto j = haven::Jid::parse(jid.find('@') == std::string::npos
+                                           ? jid + "@" + domain->domain()
+                                           : jid);
+            if (!j || j->local().empty() || j->domain() != domain->domain()) {
+                return std::nullopt;
+            }
+            return j->local();
+        };
+
+        const auto& group = args[0];
+        const auto& cmd = args[1];
+        if (group != "user") {
+            return usage();
+        }
+        if (cmd == "list") {
+            for (const auto& u : users.list()) {
+                std::printf("%s@%s %s\n", u.localpart.c_str(), domain->domain().c_str(),
+                            u.role.c_str());
+            }
+            return 0;
+        }
+        if (args.size() < 3) {
+            return usage();
+        }
+        auto local = local_of(args[2]);
+        if (!local) {
+            return fail("not a JID of this server: " + args[2]);
+        }
+        auto has = [&](const char* flag) {
+            return std::find(args.begin(), args.end(), flag) != args.end();
+        };
+        if (cmd == "add" || cmd == "passwd") {
+            if (!has("--password-stdin")) {
+                return fail("pass the password on standard input with --password-stdin");
+            }
+            std::string role = "member";
+            if (auto it = std::find(args.begin(), args.end(), "--role"); it != args.end()) {
+                if (it + 1 == args.end() || !haven::valid_role(*(it + 1))) {
+                    return fail("--role must be member, supporter or admin");
+                }
+                role = *(it + 1);
+            }
+            auto password = haven::auth::prepare_password(read_password());
+            if (!password) {
+                return fail("the password is empty or contains characters not allowed");
+            }
+            auto creds = accounts.derive(*password);
+            if (cmd == "add") {
+                if (!accounts.create(*local, creds, role)) {
+                    return fail("account exists: " + args[2]);
+                }
+                std::printf("created %s@%s (%s)\n", local->c_str(), domain->domain().c_str(),
+                            role.c_str());
+            } else {
+                if (!accounts.set_credentials(*local, creds)) {
+                    return fail("no such account: " + args[2]);
+                }
+                std::printf("password changed for %s@%s\n", local->c_str(),
+                            domain->domain().c_str());
+            }
+            return 0;
+        }
+        if (cmd == "delete") {
+            if (!users.remove(*local)) {
+                return fail("no such account: " + args[2]);
+            }
+            std::printf("deleted %s@%s and all of its data\n", local->c_str(),
+                        domain->domain().c_str());
+            return 0;
+        }
+        if (cmd == "role") {
+            if (args.size() < 4 || !haven::valid_role(args[3])) {
+                return fail("role must be member, supporter or admin");
+            }
+            if (!users.set_role(*local, args[3])) {
+                return fail("no such account: " + args[2]);
+            }
+            std::printf("%s@%s is now %s\n", local->c_str(), domain->domain().c_str(),
+                        args[3].c_str());
+            return 0;
+        }
+        return usage();
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+}

@@ -1,0 +1,268 @@
+// Server: host state, core options, storage and module loading.
+#include "server/core/server.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "server/storage/database.hpp"
+#include "server/storage/kv_store.hpp"
+#include "server/storage/offline_store.hpp"
+#include "server/storage/roster_store.hpp"
+#include "server/storage/secret_box.hpp"
+#include "server/storage/user_store.hpp"
+
+namespace haven {
+
+using namespace config;
+
+std::vector<OptionSpec> core_options() {
+    return {
+        opt_string("server", "domain", "localhost", "The XMPP domain this server hosts."),
+        opt_string("server", "data_dir", "./data",
+                   "Directory for the SQLite database and key files (relative to the working "
+                   "directory)."),
+        opt_string("tls", "cert", "certs/localhost.crt", "PEM certificate chain."),
+        opt_string("tls", "key", "certs/localhost.key", "PEM private key (mode 0600)."),
+        opt_string("c2s", "address", "127.0.0.1", "Address for client connections."),
+        opt_int("c2s", "port", 5222, 0, 65535, "Client port with STARTTLS (RFC 6120)."),
+        opt_int("c2s", "direct_tls_port", 5223, 0, 65535,
+                "Client port with TLS from the first byte (XEP-0368); 0 disables."),
+        opt_bool("c2s", "require_encryption", true,
+                 "Refuse authentication and stanzas before STARTTLS."),
+        opt_list("sasl", "mechanisms",
+                 {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1",
+                  "PLAIN"},
+                 "SASL mechanisms offered, in order (PLAIN only ever over TLS).",
+                 {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1",
+                  "PLAIN"}),
+        opt_int("sasl", "scram_iterations", 4096, 4096, 10'000'000,
+                "PBKDF2 iteration count for new or changed passwords."),
+        opt_int("sasl", "max_failures_per_account", 5, 1, 1000,
+                "Failed logins per account within the window before it is throttled."),
+        opt_int("sasl", "max_failures_per_address", 20, 1, 100000,
+                "Failed logins per client address within the window before it is throttled."),
+        opt_int("sasl", "throttle_window_s", 60, 1, 86400, "Window for counting failed logins."),
+        opt_int("limits", "max_stanza_bytes", 262144, 1024, 16 * 1024 * 1024,
+                "Largest stanza accepted from an authenticated client (policy-violation above)."),
+        opt_int("limits", "max_stanza_bytes_unauthenticated", 8192, 512, 1024 * 1024,
+                "Largest stanza accepted before authentication."),
+        opt_int("limits", "unauthenticated_timeout_s", 30, 1, 3600,
+                "Seconds a connection may take to authenticate."),
+        opt_int("limits", "max_depth", 32, 4, 256, "Deepest XML nesting accepted in a stanza."),
+        opt_int("limits", "max_send_queue_bytes", 1024 * 1024, 64 * 1024, 64 * 1024 * 1024,
+                "Bytes queued for a slow client before its stream is closed."),
+        opt_bool("registration", "enabled", false,
+                 "Allow in-band registration (XEP-0077) over TLS."),
+        opt_string("log", "level", "info", "Log level.", {"debug", "info", "warn", "error"}),
+        opt_bool("log", "addresses", false,
+                 "Log client IP addresses (off: addresses of help seekers are sensitive)."),
+    };
+}
+
+std::vector<OptionSpec> all_options(const ModuleRegistry& registry) {
+    auto specs = core_options();
+    std::vector<std::string> names;
+    for (const auto& m : registry.all()) {
+        names.push_back(m.name);
+        for (const auto& o : m.options) {
+            specs.push_back(o);
+        }
+    }
+    specs.push_back(opt_list("modules", "enabled", names,
+                             "Modules to load (all compiled-in modules by default).", names));
+    return specs;
+}
+
+Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry& registry)
+    : io_(io),
+      config_(std::move(config)),
+      log_(Logger::parse_level(config_.get_string("log", "level")),
+           config_.get_bool("log", "addresses")),
+      registry_(registry),
+      router_(*this),
+      throttle_(auth::LoginThrottle::Config{
+          static_cast<unsigned>(config_.get_int("sasl", "max_failures_per_account")),
+          static_cast<unsigned>(config_.get_int("sasl", "max_failures_per_address")),
+          std::chrono::seconds(config_.get_int("sasl", "throttle_window_s"))}) {
+    auto domain = Jid::parse(config_.get_string("server", "domain"));
+    if (!domain || !domain->is_domain()) {
+        throw ConfigError("[server] domain: not a valid domain name");
+    }
+    domain_ = domain->domain();
+    host_jid_ = *domain;
+    std::filesystem::path dir = config_.get_string("server", "data_dir");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        throw ConfigError("[server] data_dir: cannot create " + dir.string() + ": " + ec.message());
+    }
+    ::chmod(dir.c_str(), 0700);
+    secret_box_ = std::make_unique<storage::SecretBox>(
+        storage::SecretBox::load_or_create(dir / "storage.key"));
+    db_ = storage::Database::open(dir / "haven.sqlite");
+    users_ = std::make_unique<storage::UserStore>(*db_);
+    roster_ = std::make_unique<storage::RosterStore>(*db_);
+    offline_ = std::make_unique<storage::OfflineStore>(*db_, *secret_box_);
+    kv_ = std::make_unique<storage::KeyValueStore>(*db_, secret_box_.get());
+    accounts_ = std::make_unique<Accounts>(
+        *users_, static_cast<std::uint32_t>(config_.get_int("sasl", "scram_iterations")),
+        load_or_create_secret(dir / "scram.secret"));
+}
+
+Server::~Server() {
+    // Unload in reverse order so later modules can rely on earlier services while unloading.
+    while (!modules_.empty()) {
+        modules_.pop_back();
+    }
+    pool_.join();
+}
+
+bool Server::user_exists(std::string_view localpart) {
+    if (!sessions_.of(localpart).empty()) {
+        return true;
+    }
+    return users_->exists(localpart);
+}
+
+void Server::load_modules() {
+    const auto& enabled = config_.get_list("modules", "enabled");
+    for (const auto& info : registry_.all()) {
+        if (std::find(enabled.begin(), enabled.end(), info.name) == enabled.end()) {
+            continue;
+        }
+        // A module that declares its own "enabled" switch can be turned off in its section.
+        bool has_switch = std::any_of(info.options.begin(), info.options.end(),
+                                      [&](const OptionSpec& o) {
+                                          return o.section == info.name && o.key == "enabled";
+                                      });
+        if (has_switch && !config_.get_bool(info.name, "enabled")) {
+            continue;
+        }
+        Loaded l;
+        l.context = std::make_unique<ModuleContext>(*this, info);
+        l.state = info.load(*l.context);
+        modules_.push_back(std::move(l));
+        log_.debug("loaded module ", info.name);
+    }
+}
+
+std::vector<std::string> Server::loaded_modules() const {
+    std::vector<std::string> out;
+    for (const auto& m : modules_) {
+        out.push_back(m.context->name());
+    }
+    return out;
+}
+
+void Server::offload(std::function<void()> work, std::function<void()> done) {
+    boost::asio::post(pool_, [this, work = std::move(work), done = std::move(done)]() mutable {
+        work();
+        boost::asio::post(io_, std::move(done));
+    });
+}
+
+void Server::delete_user(const std::string& localpart) {
+    user_deleted.emit(localpart);
+    // Copy: closing a session unbinds it from the list we would be iterating.
+    auto sessions = sessions_.of(localpart);
+    for (const auto& s : sessions) {
+        s->close("not-authorized", "account deleted");
+    }
+    users_->remove(localpart);  // cascades to every per-user table
+}
+
+// ---- ModuleRegistry / ModuleContext ----
+
+const ModuleInfo* ModuleRegistry::find(std::string_view name) const {
+    for (const auto& m : modules_) {
+        if (m.name == name) {
+            return &m;
+        }
+    }
+    return nullptr;
+}
+
+ModuleContext::ModuleContext(Server& server, const ModuleInfo& info)
+    : server_(server), info_(info) {}
+
+ModuleContext::~ModuleContext() {
+    for (auto& t : timers_) {
+        t->timer.cancel();
+    }
+    for (auto id : hooks_) {
+        server_.bus().unhook(id);
+    }
+    for (auto& d : disconnects_) {
+        d();
+    }
+    auto remove = [](std::vector<std::string>& list, const std::vector<std::string>& mine) {
+        for (const auto& f : mine) {
+            if (auto it = std::find(list.begin(), list.end(), f); it != list.end()) {
+                list.erase(it);
+            }
+        }
+    };
+    remove(server_.features(), features_);
+}
+
+const Logger& ModuleContext::log() const { return server_.log(); }
+
+void ModuleContext::hook(std::string_view event, StanzaHandler handler, int priority) {
+    hooks_.push_back(server_.bus().hook(event, priority, std::move(handler)));
+}
+
+void ModuleContext::hook_iq(IqType type, Target target, std::string_view ns,
+                            StanzaHandler handler, int priority) {
+    std::string name = type == IqType::Get ? "iq-get/" : "iq-set/";
+    name += target == Target::Host ? "host/" : "bare/";
+    name += ns;
+    hook(name, std::move(handler), priority);
+}
+
+void ModuleContext::add_feature(std::string feature) {
+    auto& list = server_.features();
+    if (std::find(list.begin(), list.end(), feature) == list.end()) {
+        list.push_back(feature);
+        features_.push_back(std::move(feature));
+    }
+}
+
+void ModuleContext::add_account_feature(std::string feature) {
+    auto& list = server_.account_features();
+    if (std::find(list.begin(), list.end(), feature) == list.end()) {
+        list.push_back(std::move(feature));
+    }
+}
+
+bool ModuleContext::opt_bool(std::string_view key) const {
+    return server_.config().get_bool(info_.name, key);
+}
+std::int64_t ModuleContext::opt_int(std::string_view key) const {
+    return server_.config().get_int(info_.name, key);
+}
+const std::string& ModuleContext::opt_string(std::string_view key) const {
+    return server_.config().get_string(info_.name, key);
+}
+const std::vector<std::string>& ModuleContext::opt_list(std::string_view key) const {
+    return server_.config().get_list(info_.name, key);
+}
+
+void ModuleContext::every(std::chrono::milliseconds interval, std::function<void()> fn) {
+    auto ticker = std::make_unique<Ticker>(server_.io(), interval, std::move(fn));
+    ticker->arm();
+    timers_.push_back(std::move(ticker));
+}
+
+void ModuleContext::Ticker::arm() {
+    timer.expires_after(interval);
+    // On cancellation (unload) the handler runs after the Ticker is gone: check ec first.
+    timer.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        fn();
+        arm();
+    });
+}
+
+}  // namespace haven

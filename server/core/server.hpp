@@ -1,0 +1,134 @@
+// Server: owns the host's state (config, storage, sessions, event bus, modules) on one executor.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <typeindex>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "server/auth/login_throttle.hpp"
+#include "server/config/config.hpp"
+#include "server/core/accounts.hpp"
+#include "server/core/event_bus.hpp"
+#include "server/core/log.hpp"
+#include "server/core/module.hpp"
+#include "server/core/router.hpp"
+#include "server/core/session_registry.hpp"
+#include "server/core/texts.hpp"
+
+namespace haven {
+
+namespace storage {
+class Database;
+class UserStore;
+class RosterStore;
+class OfflineStore;
+class KeyValueStore;
+class SecretBox;
+}  // namespace storage
+
+// Every option the core itself declares ([server], [tls], [c2s], [sasl], [limits], ...).
+std::vector<config::OptionSpec> core_options();
+// Core options + every compiled-in module's options + [modules] enabled.
+std::vector<config::OptionSpec> all_options(const ModuleRegistry& registry);
+
+class Server {
+public:
+    Server(boost::asio::io_context& io, config::Config config, const ModuleRegistry& registry);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    boost::asio::io_context& io() { return io_; }
+    const config::Config& config() const { return config_; }
+    const Logger& log() const { return log_; }
+    const std::string& domain() const { return domain_; }
+    const Jid& host_jid() const { return host_jid_; }
+    bool is_local(const Jid& jid) const { return jid.domain() == domain_; }
+
+    EventBus& bus() { return bus_; }
+    Router& router() { return router_; }
+    SessionRegistry& sessions() { return sessions_; }
+    const Texts& texts() const { return texts_; }
+
+    storage::Database& db() { return *db_; }
+    storage::UserStore& users() { return *users_; }
+    storage::RosterStore& roster() { return *roster_; }
+    storage::OfflineStore& offline() { return *offline_; }
+    storage::KeyValueStore& kv() { return *kv_; }
+    bool user_exists(std::string_view localpart);
+    Accounts& accounts() { return *accounts_; }
+    auth::LoginThrottle& throttle() { return throttle_; }
+
+    // Loads the modules the config enables; called once after construction.
+    void load_modules();
+    std::vector<std::string> loaded_modules() const;
+
+    // Disco features of the server and of account bare JIDs (XEP-0030).
+    std::vector<std::string>& features() { return features_; }
+    std::vector<std::string>& account_features() { return account_features_; }
+
+    // CPU-heavy work (PBKDF2) off the event loop; `done` runs back on the core executor.
+    void offload(std::function<void()> work, std::function<void()> done);
+
+    // Typed services modules offer each other (e.g. the roster service) without linking.
+    template <class T>
+    void provide(T* service) {
+        services_[std::type_index(typeid(T))] = service;
+    }
+    template <class T>
+    T* service() const {
+        auto it = services_.find(std::type_index(typeid(T)));
+        return it == services_.end() ? nullptr : static_cast<T*>(it->second);
+    }
+    template <class T>
+    void withdraw() {
+        services_.erase(std::type_index(typeid(T)));
+    }
+
+    // Lifecycle signals.
+    Signal<Session&> resource_bound;
+    Signal<Session&> session_closed;
+    Signal<Session&> initial_presence;      // emitted by the presence module
+    Signal<const std::string&> user_created;  // localpart
+    Signal<const std::string&> user_deleted;  // localpart; emitted before data is erased
+
+    // Deletes an account and everything stored for it; open sessions are closed.
+    void delete_user(const std::string& localpart);
+
+private:
+    boost::asio::io_context& io_;
+    config::Config config_;
+    Logger log_;
+    std::string domain_;
+    Jid host_jid_;
+    const ModuleRegistry& registry_;
+    EventBus bus_;
+    SessionRegistry sessions_;
+    Router router_;
+    Texts texts_;
+    std::unique_ptr<storage::SecretBox> secret_box_;
+    std::unique_ptr<storage::Database> db_;
+    std::unique_ptr<storage::UserStore> users_;
+    std::unique_ptr<storage::RosterStore> roster_;
+    std::unique_ptr<storage::OfflineStore> offline_;
+    std::unique_ptr<storage::KeyValueStore> kv_;
+    std::unique_ptr<Accounts> accounts_;
+    auth::LoginThrottle throttle_;
+    std::vector<std::string> features_;
+    std::vector<std::string> account_features_;
+    std::unordered_map<std::type_index, void*> services_;
+    boost::asio::thread_pool pool_{2};
+    struct Loaded {
+        std::unique_ptr<ModuleContext> context;
+        std::shared_ptr<void> state;
+    };
+    std::vector<Loaded> modules_;
+};
+
+}  // namespace haven

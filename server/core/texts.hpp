@@ -1,0 +1,25 @@
+// Texts: server-generated human-readable strings (refusals, notices) in English and German,
+// overridable in the config ([texts.en] / [texts.de]) and chosen by the stanza's xml:lang.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace haven {
+
+class Texts {
+public:
+    Texts();
+    // Adds or overrides a text. `lang` is a primary language tag ("en", "de").
+    void set(std::string_view lang, std::string_view key, std::string value);
+    // The text in the best language for `lang` (e.g. "de-AT" → "de"), falling back to English.
+    const std::string& get(std::string_view key, std::string_view lang) const;
+    // The language get() would pick ("de" or "en"); for xml:lang on the text element.
+    std::string pick_lang(std::string_view key, std::string_view lang) const;
+
+private:
+    std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> by_lang_;
+};
+
+}  // namespace haven

@@ -1,0 +1,126 @@
+// havend: command line (--config, --check-config), signals, listeners and the run loop.
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <sodium.h>
+
+#include "server/core/server.hpp"
+#include "server/net/listener.hpp"
+#include "server/net/tls.hpp"
+
+namespace {
+
+int usage() {
+    std::fprintf(stderr, "usage: havend --config FILE [--check-config]\n");
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--config" && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (a == "--check-config") {
+            check_only = true;
+        } else if (a == "--help" || a == "-h") {
+            usage();
+            return 0;
+        } else {
+            return usage();
+        }
+    }
+    if (config_path.empty()) {
+        return usage();
+    }
+    if (sodium_init() < 0) {
+        std::fprintf(stderr, "havend: libsodium failed to initialise\n");
+        return 1;
+    }
+    haven::ModuleRegistry registry;
+    haven::register_builtin_modules(registry);
+
+    std::unique_ptr<haven::config::Config> config;
+    haven::net::SslCtxPtr tls;
+    try {
+        config = std::make_unique<haven::config::Config>(
+            haven::config::Config::load_file(config_path, haven::all_options(registry)));
+        tls = haven::net::make_server_context(config->get_string("tls", "cert"),
+                                              config->get_string("tls", "key"));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "havend: %s\n", e.what());
+        return 1;
+    }
+    if (check_only) {
+        std::fprintf(stderr, "havend: %s is valid\n", config_path.c_str());
+        return 0;
+    }
+
+    boost::asio::io_context io(1);
+    std::unique_ptr<haven::Server> server;
+    std::vector<std::shared_ptr<haven::net::Listener>> listeners;
+    // One read buffer for every connection: reads are processed synchronously on this loop.
+    auto scratch = std::make_unique<std::array<char, 32 * 1024>>();
+    try {
+        server = std::make_unique<haven::Server>(io, std::move(*config), registry);
+        server->load_modules();
+        const auto& cfg = server->config();
+        auto address = boost::asio::ip::make_address(cfg.get_string("c2s", "address"));
+        auto add = [&](std::int64_t port, bool direct) {
+            if (port == 0 && direct) {
+                return;
+            }
+            haven::net::C2sOptions opts{tls.get(), direct};
+            auto l = std::make_shared<haven::net::Listener>(
+                *server, boost::asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port)),
+                opts, std::span<char>(*scratch));
+            l->start();
+            server->log().info("listening for clients on port ", l->port(),
+                               direct ? " (direct TLS)" : " (STARTTLS)");
+            listeners.push_back(std::move(l));
+        };
+        add(cfg.get_int("c2s", "port"), false);
+        add(cfg.get_int("c2s", "direct_tls_port"), true);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "havend: %s\n", e.what());
+        return 1;
+    }
+    server->log().info("havend serving ", server->domain(), " with ",
+                       server->loaded_modules().size(), " modules");
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    boost::asio::steady_timer shutdown_deadline(io);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) {
+            return;
+        }
+        server->log().info("signal ", signo, ": closing streams");
+        for (auto& l : listeners) {
+            l->stop();
+        }
+        std::vector<haven::SessionPtr> open;
+        server->sessions().for_each([&](haven::Session& s) { open.push_back(s.shared_from_this()); });
+        for (auto& s : open) {
+            s->close("system-shutdown");
+        }
+        // Give queued closing tags a moment to leave, then stop.
+        shutdown_deadline.expires_after(std::chrono::milliseconds(open.empty() ? 0 : 500));
+        shutdown_deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+    });
+    ::signal(SIGPIPE, SIG_IGN);
+    io.run();
+    server->log().info("havend stopped");
+    listeners.clear();
+    server.reset();
+    return 0;
+}

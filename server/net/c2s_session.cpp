@@ -1,0 +1,600 @@
+// C2sSession: one client stream (RFC 6120): STARTTLS, SASL, resource binding, then stanzas.
+#include "server/net/c2s_session.hpp"
+
+#include <sodium.h>
+
+#include "server/core/accounts.hpp"
+#include "server/core/server.hpp"
+#include "server/xmpp/namespaces.hpp"
+
+namespace haven::net {
+
+namespace {
+
+std::string random_token(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    randombytes_buf(raw.data(), raw.size());
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string out;
+    for (unsigned char c : raw) {
+        out.push_back(alphabet[c % 36]);
+    }
+    return out;
+}
+
+xml::ParserLimits limits_for(const Server& s, bool authenticated) {
+    xml::ParserLimits l;
+    l.max_stanza_bytes = static_cast<std::size_t>(s.config().get_int(
+        "limits", authenticated ? "max_stanza_bytes" : "max_stanza_bytes_unauthenticated"));
+    l.max_depth = static_cast<std::size_t>(s.config().get_int("limits", "max_depth"));
+    return l;
+}
+
+std::string_view parse_error_condition(xml::ParseError e) {
+    switch (e) {
+        case xml::ParseError::RestrictedXml: return "restricted-xml";
+        case xml::ParseError::PolicyViolation: return "policy-violation";
+        case xml::ParseError::InvalidNamespace: return "invalid-namespace";
+        case xml::ParseError::UnsupportedEncoding: return "unsupported-encoding";
+        case xml::ParseError::NotWellFormed:
+        case xml::ParseError::None: break;
+    }
+    return "not-well-formed";
+}
+
+}  // namespace
+
+C2sSession::C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sOptions options,
+                       std::span<char> scratch, std::uint64_t id)
+    : Session(id),
+      server_(server),
+      options_(options),
+      transport_(std::move(socket), *this, scratch,
+                 static_cast<std::size_t>(server.config().get_int("limits", "max_send_queue_bytes"))),
+      parser_(*this, limits_for(server, false)),
+      deadline_(server.io()) {
+    remote_ = transport_.remote_address();
+}
+
+C2sSession::~C2sSession() = default;
+
+void C2sSession::start() {
+    transport_.set_owner(weak_from_this());
+    arm_negotiation_deadline();
+    if (options_.direct_tls) {
+        state_ = State::TlsHandshake;
+        transport_.start_tls(options_.tls);
+    } else {
+        transport_.start_reading();
+    }
+}
+
+void C2sSession::arm_negotiation_deadline() {
+    // RFC 6120 §4.2 / issue: an unauthenticated stream gets a bounded time to log in.
+    auto secs = server_.config().get_int("limits", "unauthenticated_timeout_s");
+    deadline_.expires_after(std::chrono::seconds(secs));
+    deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        if (auto self = std::static_pointer_cast<C2sSession>(weak.lock())) {
+            if (!self->authenticated_) {
+                self->stream_error("connection-timeout");
+            }
+        }
+    });
+}
+
+void C2sSession::write_raw(std::string_view data) { transport_.send(data); }
+
+void C2sSession::send(const Element& stanza) {
+    if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    serial_.clear();
+    xml::serialize_to(serial_, stanza, ns::client);
+    transport_.send(serial_);
+}
+
+void C2sSession::close(std::string_view condition, std::string_view text) {
+    if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    if (!condition.empty()) {
+        stream_error(condition, text);
+        return;
+    }
+    if (!stream_opened_by_us_) {
+        write_raw(xml::serialize_stream_open(ns::client, {{"from", server_.domain()},
+                                                          {"version", "1.0"}}));
+        stream_opened_by_us_ = true;
+    }
+    write_raw("</stream:stream>");
+    state_ = State::Closing;
+    transport_.close_after_flush();
+}
+
+void C2sSession::stream_error(std::string_view condition, std::string_view text) {
+    if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    server_.log().info("c2s ", id(), ": stream error ", condition);
+    if (!stream_opened_by_us_) {
+        // RFC 6120 §4.9.1.2: open a stream first so the error is well-formed.
+        write_raw(xml::serialize_stream_open(ns::client, {{"from", server_.domain()},
+                                                          {"version", "1.0"}}));
+        stream_opened_by_us_ = true;
+    }
+    serial_.clear();
+    xml::serialize_to(serial_, make_stream_error(condition, text), ns::client);
+    serial_ += "</stream:stream>";
+    transport_.send(serial_);
+    state_ = State::Closing;
+    transport_.close_after_flush();
+}
+
+void C2sSession::on_transport_data(std::string_view data) {
+    if (state_ == State::Closed) {
+        return;
+    }
+    in_feed_ = true;
+    auto err = parser_.feed(data);
+    in_feed_ = false;
+    if (err != xml::ParseError::None) {
+        stream_error(parse_error_condition(err), parser_.error_text());
+        return;
+    }
+    if (parser_.stopped()) {
+        // STARTTLS proceed / SASL success: everything after that stanza belongs to a new
+        // stream (and plaintext after <starttls/> must never be processed, RFC 6120 §5.3.3).
+        parser_.reset();
+    }
+}
+
+void C2sSession::on_transport_closed(std::string_view reason) {
+    auto prev = state_;
+    state_ = State::Closed;
+    deadline_.cancel();
+    server_.log().debug("c2s ", id(), ": closed (", reason, ")");
+    if (prev == State::Active || bound()) {
+        auto self = shared_from_this();  // signal handlers may drop the registry's reference
+        server_.sessions().unbind(*this);
+        server_.session_closed.emit(*this);
+    }
+}
+
+void C2sSession::on_tls_established() {
+    state_ = State::WaitStreamOpen;
+    parser_.reset();
+    server_.log().debug("c2s ", id(), ": TLS established");
+}
+
+void C2sSession::on_send_overflow() {
+    // A reader that does not keep up must not grow our memory: drop it.
+    server_.log().info("c2s ", id(), ": send queue full, closing");
+    state_ = State::Closing;
+    transport_.close_now("send queue overflow");
+}
+
+void C2sSession::on_stream_open(xml::StreamHeader&& header) {
+    if (state_ != State::WaitStreamOpen) {
+        stream_error("bad-format", "unexpected stream header");
+        return;
+    }
+    if (auto l = header.attr("xml:lang"); !l.empty()) {
+        set_lang(std::string(l));
+    }
+    std::vector<std::pair<std::string, std::string>> attrs{
+        {"from", server_.domain()}, {"id", random_token(16)}, {"version", "1.0"},
+        {"xml:lang", lang().empty() ? std::string("en") : lang()}};
+    write_raw(xml::serialize_stream_open(ns::client, attrs));
+    stream_opened_by_us_ = true;
+    if (header.default_ns != ns::client) {
+        stream_error("invalid-namespace", "this port speaks jabber:client");
+        return;
+    }
+    auto to = Jid::parse(header.attr("to"));
+    if (!to || *to != server_.host_jid()) {
+        stream_error("host-unknown");
+        return;
+    }
+    if (header.attr("version") != "1.0") {
+        stream_error("unsupported-version");
+        return;
+    }
+    send_features();
+}
+
+std::vector<std::string> C2sSession::offered_mechanisms() const {
+    std::vector<std::string> out;
+    bool have_cb = transport_.is_tls() && channel_binding(transport_.ssl()).has_value();
+    for (const auto& m : server_.config().get_list("sasl", "mechanisms")) {
+        if (m.ends_with("-PLUS") && !have_cb) {
+            continue;
+        }
+        if (m == "PLAIN" && !transport_.is_tls()) {
+            continue;  // never a cleartext password over an unencrypted stream
+        }
+        out.push_back(m);
+    }
+    return out;
+}
+
+void C2sSession::send_features() {
+    Element features("features", std::string(ns::streams));
+    bool require_tls = server_.config().get_bool("c2s", "require_encryption");
+    if (!authenticated_) {
+        if (!transport_.is_tls() && options_.tls) {
+            auto& starttls = features.add(Element("starttls", std::string(ns::tls)));
+            if (require_tls) {
+                starttls.add(Element("required", std::string(ns::tls)));
+            }
+        }
+        if (transport_.is_tls() || !require_tls) {
+            auto& mechs = features.add(Element("mechanisms", std::string(ns::sasl)));
+            for (const auto& m : offered_mechanisms()) {
+                mechs.add(Element("mechanism", std::string(ns::sasl))).text(m);
+            }
+            if (auto cb = channel_binding(transport_.ssl())) {
+                // XEP-0440: tell clients which channel-binding type we support.
+                auto& cbs = features.add(Element("sasl-channel-binding", std::string(ns::sasl_cb)));
+                cbs.add(Element("channel-binding", std::string(ns::sasl_cb))).attr("type", cb->type);
+            }
+            if (server_.config().get_bool("registration", "enabled")) {
+                features.add(Element("register", std::string(ns::register_feature)));
+            }
+        }
+        state_ = State::Negotiating;
+    } else {
+        features.add(Element("bind", std::string(ns::bind)));
+        auto& sess = features.add(Element("session", std::string(ns::session)));
+        sess.add(Element("optional", std::string(ns::session)));
+        features.add(Element("sub", std::string(ns::presence_pre_approval)));
+        state_ = State::Authenticated;
+    }
+    serial_.clear();
+    xml::serialize_to(serial_, features, ns::client);
+    transport_.send(serial_);
+}
+
+bool C2sSession::on_stanza(Element&& stanza) {
+    switch (state_) {
+        case State::Negotiating:
+        case State::Authenticating:
+        case State::Authenticated:
+            return handle_negotiation(stanza);
+        case State::Active:
+            handle_active(std::move(stanza));
+            return state_ != State::Closing && state_ != State::Closed;
+        case State::WaitStreamOpen:
+        case State::TlsHandshake:
+            stream_error("not-authorized");
+            return false;
+        case State::Closing:
+        case State::Closed:
+            return false;
+    }
+    return false;
+}
+
+bool C2sSession::handle_negotiation(Element& stanza) {
+    const auto& ns = stanza.ns();
+    if (ns == ns::tls && stanza.name() == "starttls" && state_ == State::Negotiating) {
+        if (transport_.is_tls() || !options_.tls) {
+            write_raw("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+            state_ = State::Closing;
+            transport_.close_after_flush();
+            return false;
+        }
+        write_raw("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        state_ = State::TlsHandshake;
+        transport_.start_tls(options_.tls);
+        return false;  // stop parsing: the rest of this read is TLS (or an injection attempt)
+    }
+    if (ns == ns::sasl && state_ == State::Negotiating && stanza.name() == "auth") {
+        bool require_tls = server_.config().get_bool("c2s", "require_encryption");
+        if (require_tls && !transport_.is_tls()) {
+            stream_error("policy-violation", "encryption required");
+            return false;
+        }
+        handle_auth(stanza);
+        return state_ != State::WaitStreamOpen;
+    }
+    if (ns == ns::sasl && state_ == State::Authenticating) {
+        if (stanza.name() == "response") {
+            handle_sasl_response(stanza);
+            return state_ != State::WaitStreamOpen;
+        }
+        if (stanza.name() == "abort") {
+            scram_.reset();
+            sasl_failure("aborted");
+            return true;
+        }
+    }
+    if (stanza.name() == "iq" && ns == ns::client) {
+        if (state_ == State::Authenticated) {
+            const auto* bind = stanza.child("bind", ns::bind);
+            if (bind && stanza.attr("type") == "set") {
+                handle_bind(stanza);
+                return true;
+            }
+            stream_error("not-authorized", "bind a resource first");
+            return false;
+        }
+        if (state_ == State::Negotiating && transport_.is_tls()) {
+            // XEP-0077 in-band registration before authentication, if a module takes it.
+            StanzaEvent ev{server_, stanza, this, Jid{}, server_.host_jid(), StanzaKind::Iq,
+                           RouteTarget::Host};
+            std::string event = "iq-unauthenticated/";
+            if (const auto* payload = stanza.first_child()) {
+                event += payload->ns();
+            }
+            if (server_.bus().fire(event, ev) == FireResult::Handled) {
+                return true;
+            }
+            if (!is_error_or_result(stanza)) {
+                send(make_error(stanza, "service-unavailable"));
+            }
+            return true;
+        }
+    }
+    stream_error("not-authorized");
+    return false;
+}
+
+std::string C2sSession::address_for_throttle() const { return remote_; }
+
+void C2sSession::handle_auth(const Element& auth) {
+    std::string mech(auth.attr("mechanism"));
+    auto offered = offered_mechanisms();
+    if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
+        sasl_failure("invalid-mechanism");
+        return;
+    }
+    auto text = auth.text();
+    std::string payload;
+    if (text != "=" && !text.empty()) {
+        auto decoded = auth::base64_decode(text);
+        if (!decoded) {
+            sasl_failure("incorrect-encoding");
+            return;
+        }
+        payload = std::move(*decoded);
+    }
+    auto& accounts = server_.accounts();
+    auto now = std::chrono::steady_clock::now();
+    if (mech == "PLAIN") {
+        auto msg = auth::parse_plain(payload);
+        if (!msg) {
+            sasl_failure("malformed-request");
+            return;
+        }
+        auto user = Jid::make(msg->authcid, server_.domain());
+        if (!user) {
+            sasl_failure("not-authorized");
+            return;
+        }
+        std::string local = user->local();
+        if (!msg->authzid.empty()) {
+            auto authz = Jid::parse(msg->authzid);
+            if (!authz || *authz != user->bare()) {
+                sasl_failure("invalid-authzid");
+                return;
+            }
+        }
+        if (!server_.throttle().allowed(local, address_for_throttle(), now)) {
+            sasl_failure("temporary-auth-failure",
+                         server_.texts().get("login-throttled", lang()));
+            return;
+        }
+        // Unknown users are checked against a fake record so both cost the same PBKDF2 time.
+        auto cred = accounts.scram(local, auth::HashAlg::Sha256);
+        if (!cred) {
+            cred = auth::fake_credential(auth::HashAlg::Sha256, accounts.fake_salt_secret(),
+                                         local, accounts.iterations());
+        }
+        std::string password = msg->password;
+        state_ = State::Authenticating;
+        transport_.pause_reading();
+        auto ok = std::make_shared<bool>(false);
+        // PBKDF2 is deliberately slow: run it off the event loop.
+        server_.offload(
+            [ok, cred, password, exists = accounts.exists(local)] {
+                *ok = auth::verify_plain(*cred, password) && exists;
+            },
+            [self = std::static_pointer_cast<C2sSession>(shared_from_this()), local, ok] {
+                self->finish_plain(local, *ok);
+            });
+        return;
+    }
+    bool plus = mech.ends_with("-PLUS");
+    auto alg = mech.starts_with("SCRAM-SHA-256") ? auth::HashAlg::Sha256 : auth::HashAlg::Sha1;
+    std::optional<auth::ChannelBinding> cb;
+    if (auto data = channel_binding(transport_.ssl())) {
+        cb = auth::ChannelBinding{data->type, data->data};
+    }
+    bool plus_offered = std::any_of(offered.begin(), offered.end(),
+                                    [](const std::string& m) { return m.ends_with("-PLUS"); });
+    scram_ = std::make_unique<auth::ScramServer>(alg, plus, cb, plus_offered,
+                                                 accounts.fake_salt_secret(),
+                                                 accounts.iterations());
+    bool throttled = false;
+    auto step = scram_->client_first(payload, [&](std::string_view username)
+                                                  -> std::optional<auth::ScramCredential> {
+        auto user = Jid::make(username, server_.domain());
+        if (!user) {
+            return std::nullopt;
+        }
+        if (!server_.throttle().allowed(user->local(), address_for_throttle(), now)) {
+            throttled = true;
+            return std::nullopt;
+        }
+        return accounts.scram(user->local(), alg);
+    });
+    if (throttled) {
+        scram_.reset();
+        sasl_failure("temporary-auth-failure", server_.texts().get("login-throttled", lang()));
+        return;
+    }
+    if (step.status != auth::ScramServer::Step::Status::Continue) {
+        scram_.reset();
+        sasl_failure(step.condition.empty() ? "malformed-request" : step.condition);
+        return;
+    }
+    state_ = State::Authenticating;
+    Element challenge("challenge", std::string(ns::sasl));
+    challenge.text(auth::base64_encode(step.message));
+    send(challenge);
+}
+
+void C2sSession::handle_sasl_response(const Element& response) {
+    if (!scram_) {
+        sasl_failure("malformed-request");
+        return;
+    }
+    auto decoded = auth::base64_decode(response.text());
+    if (!decoded) {
+        scram_.reset();
+        sasl_failure("incorrect-encoding");
+        return;
+    }
+    auto step = scram_->client_final(*decoded);
+    auto user = Jid::make(scram_->username(), server_.domain());
+    std::string local = user ? user->local() : std::string{};
+    if (step.status == auth::ScramServer::Step::Status::Success && user) {
+        if (!scram_->authzid().empty()) {
+            auto authz = Jid::parse(scram_->authzid());
+            if (!authz || *authz != user->bare()) {
+                scram_.reset();
+                sasl_failure("invalid-authzid");
+                return;
+            }
+        }
+        scram_.reset();
+        server_.throttle().record_success(local, address_for_throttle());
+        sasl_success(local, step.message);
+        return;
+    }
+    scram_.reset();
+    server_.throttle().record_failure(local, address_for_throttle(),
+                                      std::chrono::steady_clock::now());
+    sasl_failure(step.condition.empty() ? "not-authorized" : step.condition);
+}
+
+void C2sSession::finish_plain(const std::string& local, bool ok) {
+    if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    transport_.resume_reading();
+    if (ok) {
+        server_.throttle().record_success(local, address_for_throttle());
+        sasl_success(local, {});
+    } else {
+        server_.throttle().record_failure(local, address_for_throttle(),
+                                          std::chrono::steady_clock::now());
+        sasl_failure("not-authorized");
+    }
+}
+
+void C2sSession::sasl_success(const std::string& localpart, std::string additional) {
+    Element success("success", std::string(ns::sasl));
+    if (!additional.empty()) {
+        success.text(auth::base64_encode(additional));
+    }
+    send(success);
+    authenticated_ = true;
+    localpart_ = localpart;
+    deadline_.cancel();
+    state_ = State::WaitStreamOpen;
+    parser_.set_limits(limits_for(server_, true));
+    if (!in_feed_) {
+        parser_.reset();  // PLAIN finished asynchronously: no parse is running, restart now
+    }
+    // Logged without the address unless [log] addresses = true.
+    server_.log().info("c2s ", id(), ": authenticated ", localpart,
+                       server_.log().log_addresses() ? " from " + remote_ : std::string{});
+}
+
+void C2sSession::sasl_failure(std::string_view condition, std::string_view text) {
+    Element failure("failure", std::string(ns::sasl));
+    failure.add(Element(std::string(condition), std::string(ns::sasl)));
+    if (!text.empty()) {
+        failure.add(Element("text", std::string(ns::sasl))).text(text);
+    }
+    send(failure);
+    state_ = State::Negotiating;
+}
+
+void C2sSession::handle_bind(const Element& iq) {
+    const auto* bind = iq.child("bind", ns::bind);
+    std::string resource = bind ? bind->child_text("resource", ns::bind) : std::string{};
+    if (resource.empty()) {
+        resource = "haven-" + random_token(10);
+    }
+    auto full = Jid::make(localpart_, server_.domain(), resource);
+    if (!full) {
+        send(make_error(iq, "bad-request", "invalid resource"));
+        return;
+    }
+    set_jid(*full);
+    auto self = shared_from_this();
+    if (auto replaced = server_.sessions().bind(self)) {
+        // RFC 6120 §7.7.2.2: the newer session wins; the old one ends with <conflict/>.
+        // Its own close path emits session_closed (unavailable presence for that resource).
+        replaced->close("conflict", "replaced by a new session");
+    }
+    auto result = make_result(iq);
+    result.remove_attr("from");
+    result.remove_attr("to");
+    auto& b = result.add(Element("bind", std::string(ns::bind)));
+    b.add(Element("jid", std::string(ns::bind))).text(full->str());
+    send(result);
+    state_ = State::Active;
+    server_.log().debug("c2s ", id(), ": bound");
+    server_.resource_bound.emit(*this);
+}
+
+void C2sSession::handle_active(Element&& stanza) {
+    if (stanza.ns() != ns::client) {
+        stream_error("unsupported-stanza-type");
+        return;
+    }
+    auto kind = kind_of(stanza);
+    if (kind == StanzaKind::Other) {
+        stream_error("unsupported-stanza-type");
+        return;
+    }
+    if (auto from = stanza.attr("from"); !from.empty()) {
+        // RFC 6120 §8.1.2.1: a client may only use its own full or bare JID.
+        auto parsed = Jid::parse(from);
+        if (!parsed || (*parsed != jid() && *parsed != jid().bare())) {
+            stream_error("invalid-from");
+            return;
+        }
+    }
+    if (kind == StanzaKind::Iq && stanza.attr("type") == "set" &&
+        stanza.child("session", ns::session) && stanza.attr("to").empty()) {
+        // RFC 3921 session establishment: a no-op kept for older clients.
+        auto result = make_result(stanza);
+        result.remove_attr("from");
+        send(result);
+        return;
+    }
+    if (kind == StanzaKind::Iq && stanza.child("bind", ns::bind)) {
+        send(make_error(stanza, "not-allowed", "already bound"));
+        return;
+    }
+    server_.router().from_session(*this, std::move(stanza));
+}
+
+void C2sSession::on_stream_close() {
+    // The client closed its stream: close ours and the connection (RFC 6120 §4.4).
+    if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    write_raw("</stream:stream>");
+    state_ = State::Closing;
+    transport_.close_after_flush();
+}
+
+}  // namespace haven::net

@@ -1,0 +1,95 @@
+// C2sSession: one client stream (RFC 6120): STARTTLS, SASL, resource binding, then stanzas.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "server/auth/base64.hpp"
+#include "server/auth/plain.hpp"
+#include "server/auth/scram.hpp"
+#include "server/core/session.hpp"
+#include "server/net/transport.hpp"
+#include "server/xml/stream_parser.hpp"
+
+namespace haven {
+class Server;
+}
+
+namespace haven::net {
+
+struct C2sOptions {
+    SSL_CTX* tls = nullptr;
+    bool direct_tls = false;  // XEP-0368 port: TLS from the first byte
+};
+
+class C2sSession final : public Session, private TransportHandler, private xml::StreamHandler {
+public:
+    C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sOptions options,
+               std::span<char> scratch, std::uint64_t id);
+    ~C2sSession() override;
+
+    void start();
+    void send(const Element& stanza) override;
+    void close(std::string_view condition = {}, std::string_view text = {}) override;
+
+    // Whether the stream is encrypted and authenticated (for modules such as registration).
+    bool secure() const { return transport_.is_tls(); }
+    bool authenticated() const { return authenticated_; }
+
+private:
+    enum class State {
+        WaitStreamOpen,  // before a (re)started stream header
+        Negotiating,     // features sent; expecting STARTTLS / SASL / registration
+        TlsHandshake,
+        Authenticating,  // a SASL exchange is running
+        Authenticated,   // SASL done; expecting bind
+        Active,          // resource bound; stanzas are routed
+        Closing,
+        Closed,
+    };
+
+    // TransportHandler
+    void on_transport_data(std::string_view data) override;
+    void on_transport_closed(std::string_view reason) override;
+    void on_tls_established() override;
+    void on_send_overflow() override;
+    // StreamHandler
+    void on_stream_open(xml::StreamHeader&& header) override;
+    bool on_stanza(Element&& stanza) override;
+    void on_stream_close() override;
+
+    void send_features();
+    bool handle_negotiation(Element& stanza);
+    void handle_auth(const Element& auth);
+    void handle_sasl_response(const Element& response);
+    void finish_plain(const std::string& authcid, bool ok);
+    void sasl_success(const std::string& localpart, std::string additional);
+    void sasl_failure(std::string_view condition, std::string_view text = {});
+    void handle_bind(const Element& iq);
+    void handle_active(Element&& stanza);
+    void stream_error(std::string_view condition, std::string_view text = {});
+    void arm_negotiation_deadline();
+    void write_raw(std::string_view data);
+    std::vector<std::string> offered_mechanisms() const;
+    std::string address_for_throttle() const;
+
+    Server& server_;
+    C2sOptions options_;
+    Transport transport_;
+    xml::StreamParser parser_;
+    boost::asio::steady_timer deadline_;
+    State state_ = State::WaitStreamOpen;
+    bool stream_opened_by_us_ = false;
+    bool authenticated_ = false;
+    bool in_feed_ = false;  // inside parser_.feed(): a restart must wait until it returns
+    std::string localpart_;                       // after SASL
+    std::unique_ptr<auth::ScramServer> scram_;    // during a SCRAM exchange
+    std::string remote_;                          // peer address, only for throttling/logs
+    std::string serial_;                          // reusable serialisation buffer
+};
+
+}  // namespace haven::net

@@ -1,0 +1,47 @@
+// Listener: accepts client connections and starts a C2sSession for each.
+#include "server/net/listener.hpp"
+
+#include "server/core/server.hpp"
+
+namespace haven::net {
+
+Listener::Listener(Server& server, const boost::asio::ip::tcp::endpoint& endpoint,
+                   C2sOptions options, std::span<char> scratch)
+    : server_(server), acceptor_(server.io()), options_(options), scratch_(scratch) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(4096);
+}
+
+std::uint16_t Listener::port() const { return acceptor_.local_endpoint().port(); }
+
+void Listener::start() { accept(); }
+
+void Listener::stop() {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+}
+
+void Listener::accept() {
+    acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
+                                                       boost::asio::ip::tcp::socket socket) {
+        if (ec == boost::asio::error::operation_aborted) {
+            return;
+        }
+        if (!ec) {
+            // Each session gets a distinct id across both listeners (odd/even would collide
+            // otherwise): mix in the listening port.
+            auto id = (static_cast<std::uint64_t>(self->port()) << 40) | self->next_id_++;
+            auto session = std::make_shared<C2sSession>(self->server_, std::move(socket),
+                                                        self->options_, self->scratch_, id);
+            session->start();
+        } else {
+            // EMFILE and friends: log and keep accepting; the next accept may succeed.
+            self->server_.log().warn("accept failed: ", ec.message());
+        }
+        self->accept();
+    });
+}
+
+}  // namespace haven::net

@@ -1,0 +1,307 @@
+// Transport: reactor-style TCP/TLS I/O on the event loop.
+#include "server/net/transport.hpp"
+
+#include <boost/asio/post.hpp>
+#include <openssl/err.h>
+
+namespace haven::net {
+
+namespace asio = boost::asio;
+
+Transport::Transport(tcp::socket socket, TransportHandler& handler, std::span<char> scratch,
+                     std::size_t max_queue_bytes)
+    : socket_(std::move(socket)),
+      handler_(handler),
+      scratch_(scratch),
+      max_queue_bytes_(max_queue_bytes) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+}
+
+Transport::~Transport() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+}
+
+std::string Transport::remote_address() const {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string();
+}
+
+void Transport::wait(bool for_write, void (Transport::*next)()) {
+    auto owner = owner_.lock();
+    if (!owner || closed_) {
+        return;
+    }
+    socket_.async_wait(for_write ? tcp::socket::wait_write : tcp::socket::wait_read,
+                       [this, owner, next](const boost::system::error_code& ec) {
+                           if (closed_) {
+                               return;
+                           }
+                           if (ec) {
+                               close_now(ec.message());
+                               return;
+                           }
+                           (this->*next)();
+                       });
+}
+
+Transport::Io Transport::read_once(std::size_t& n) {
+    n = 0;
+    if (ssl_) {
+        ERR_clear_error();
+        int r = SSL_read_ex(ssl_.get(), scratch_.data(), scratch_.size(), &n);
+        if (r == 1) {
+            return Io::Done;
+        }
+        switch (SSL_get_error(ssl_.get(), r)) {
+            case SSL_ERROR_WANT_READ: return Io::WantRead;
+            case SSL_ERROR_WANT_WRITE: return Io::WantWrite;
+            case SSL_ERROR_ZERO_RETURN: return Io::Eof;
+            case SSL_ERROR_SYSCALL:
+                last_error_ = "connection reset";
+                return ERR_peek_error() == 0 ? Io::Eof : Io::Error;
+            default: last_error_ = last_ssl_error(); return Io::Error;
+        }
+    }
+    boost::system::error_code ec;
+    n = socket_.read_some(asio::buffer(scratch_.data(), scratch_.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        return Io::WantRead;
+    }
+    if (ec == asio::error::eof) {
+        return Io::Eof;
+    }
+    if (ec) {
+        last_error_ = ec.message();
+        return Io::Error;
+    }
+    return Io::Done;
+}
+
+Transport::Io Transport::write_once(std::size_t& n) {
+    n = 0;
+    const char* data = out_.data() + out_offset_;
+    std::size_t len = out_.size() - out_offset_;
+    if (ssl_) {
+        ERR_clear_error();
+        int r = SSL_write_ex(ssl_.get(), data, len, &n);
+        if (r == 1) {
+            return Io::Done;
+        }
+        switch (SSL_get_error(ssl_.get(), r)) {
+            case SSL_ERROR_WANT_READ: return Io::WantRead;
+            case SSL_ERROR_WANT_WRITE: return Io::WantWrite;
+            default: last_error_ = last_ssl_error(); return Io::Error;
+        }
+    }
+    boost::system::error_code ec;
+    n = socket_.write_some(asio::buffer(data, len), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        return Io::WantWrite;
+    }
+    if (ec) {
+        last_error_ = ec.message();
+        return Io::Error;
+    }
+    return Io::Done;
+}
+
+void Transport::start_reading() {
+    paused_ = false;
+    do_read();
+}
+
+void Transport::resume_reading() {
+    if (!paused_) {
+        return;
+    }
+    paused_ = false;
+    if (!reading_) {
+        auto owner = owner_.lock();
+        asio::post(socket_.get_executor(), [this, owner] {
+            if (!closed_ && !reading_) {
+                do_read();
+            }
+        });
+    }
+}
+
+void Transport::do_read() {
+    reading_ = false;
+    // A bounded number of reads per turn keeps one busy client from starving the others.
+    for (int i = 0; i < 8; ++i) {
+        if (closed_ || paused_ || handshaking_ || pending_tls_) {
+            return;
+        }
+        std::size_t n = 0;
+        switch (read_once(n)) {
+            case Io::Done:
+                handler_.on_transport_data(std::string_view(scratch_.data(), n));
+                continue;
+            case Io::WantRead:
+                reading_ = true;
+                wait(false, &Transport::do_read);
+                return;
+            case Io::WantWrite:
+                reading_ = true;
+                wait(true, &Transport::do_read);
+                return;
+            case Io::Eof: close_now("peer closed the connection"); return;
+            case Io::Error: close_now(last_error_); return;
+        }
+    }
+    reading_ = true;
+    auto owner = owner_.lock();
+    asio::post(socket_.get_executor(), [this, owner] {
+        if (!closed_) {
+            do_read();
+        }
+    });
+}
+
+void Transport::send(std::string_view data) {
+    if (closed_ || closing_) {
+        return;
+    }
+    if (queued_bytes() + data.size() > max_queue_bytes_) {
+        handler_.on_send_overflow();
+        return;
+    }
+    out_.append(data);
+    schedule_flush();
+}
+
+void Transport::schedule_flush() {
+    if (flush_scheduled_ || write_waiting_ || handshaking_) {
+        return;
+    }
+    flush_scheduled_ = true;
+    auto owner = owner_.lock();
+    asio::post(socket_.get_executor(), [this, owner] {
+        flush_scheduled_ = false;
+        if (!closed_) {
+            do_flush();
+        }
+    });
+}
+
+void Transport::do_flush() {
+    write_waiting_ = false;
+    while (out_offset_ < out_.size()) {
+        std::size_t n = 0;
+        switch (write_once(n)) {
+            case Io::Done:
+                out_offset_ += n;
+                continue;
+            case Io::WantWrite:
+                write_waiting_ = true;
+                wait(true, &Transport::do_flush);
+                return;
+            case Io::WantRead:
+                write_waiting_ = true;
+                wait(false, &Transport::do_flush);
+                return;
+            case Io::Eof:
+            case Io::Error: close_now(last_error_); return;
+        }
+    }
+    out_.clear();
+    out_offset_ = 0;
+    if (out_.capacity() > 64 * 1024) {
+        out_.shrink_to_fit();  // don't pin a burst's buffer on an idle connection
+    }
+    if (pending_tls_) {
+        pending_tls_ = false;
+        ssl_.reset(SSL_new(pending_tls_ctx_));
+        if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1) {
+            close_now("cannot start TLS: " + last_ssl_error());
+            return;
+        }
+        SSL_set_accept_state(ssl_.get());
+        handshaking_ = true;
+        do_handshake();
+        return;
+    }
+    if (closing_) {
+        finish_close();
+    }
+}
+
+void Transport::start_tls(SSL_CTX* ctx) {
+    pending_tls_ = true;
+    pending_tls_ctx_ = ctx;
+    if (!write_waiting_) {
+        // Flush synchronously-ordered: whatever is queued (e.g. <proceed/>) goes first.
+        auto owner = owner_.lock();
+        asio::post(socket_.get_executor(), [this, owner] {
+            if (!closed_ && !write_waiting_) {
+                do_flush();
+            }
+        });
+    }
+}
+
+void Transport::do_handshake() {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) {
+        handshaking_ = false;
+        tls_ready_ = true;
+        handler_.on_tls_established();
+        if (!closed_) {
+            if (!out_.empty()) {
+                schedule_flush();
+            }
+            if (!paused_) {
+                do_read();
+            }
+        }
+        return;
+    }
+    switch (SSL_get_error(ssl_.get(), r)) {
+        case SSL_ERROR_WANT_READ: wait(false, &Transport::do_handshake); return;
+        case SSL_ERROR_WANT_WRITE: wait(true, &Transport::do_handshake); return;
+        default: close_now("TLS handshake failed: " + last_ssl_error()); return;
+    }
+}
+
+void Transport::close_after_flush() {
+    if (closed_ || closing_) {
+        return;
+    }
+    closing_ = true;
+    if (out_offset_ >= out_.size() && !write_waiting_ && !handshaking_) {
+        finish_close();
+    } else if (!write_waiting_) {
+        auto owner = owner_.lock();
+        asio::post(socket_.get_executor(), [this, owner] {
+            if (!closed_ && !write_waiting_) {
+                do_flush();
+            }
+        });
+    }
+}
+
+void Transport::finish_close() {
+    if (ssl_ && tls_ready_) {
+        ERR_clear_error();
+        SSL_shutdown(ssl_.get());  // best effort close_notify; we don't wait for the peer's
+    }
+    close_now("closed");
+}
+
+void Transport::close_now(std::string_view reason) {
+    if (closed_) {
+        return;
+    }
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    handler_.on_transport_closed(reason);
+}
+
+}  // namespace haven::net

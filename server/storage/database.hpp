@@ -1,0 +1,153 @@
+// SQLite connection: cached prepared statements, transactions, numbered per-component migrations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "server/storage/error.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace haven::storage {
+
+// Tags a byte string so that it binds as a BLOB rather than TEXT.
+struct Blob {
+    std::string_view bytes;
+};
+
+// One prepared statement. Values are bound by copy (SQLITE_TRANSIENT), so the caller's strings
+// need not outlive the call. Indices are 1-based for bind, 0-based for columns, as in SQLite.
+class Statement {
+public:
+    Statement(sqlite3* db, std::string_view sql);
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    Statement& bind(int index, std::int64_t value);
+    Statement& bind(int index, std::string_view text);
+    Statement& bind(int index, Blob blob);
+    // A named function, not bind(int, nullptr_t): a literal 0 would make bind(i, 0) ambiguous.
+    Statement& bind_null(int index);
+
+    // true: a row is available; false: done. Throws StorageError (and resets) on failure.
+    bool step();
+
+    std::int64_t column_int64(int column) const;
+    std::string column_text(int column) const;  // NULL reads as ""
+    std::string column_blob(int column) const;  // NULL reads as ""
+    bool column_is_null(int column) const;
+
+    // Resets and clears bindings. A statement stopped after a row keeps its read transaction
+    // open (stale snapshot, WAL checkpoints blocked) until reset: see ScopedReset.
+    void reset() noexcept;
+
+private:
+    struct Finalize {
+        void operator()(sqlite3_stmt* stmt) const noexcept;
+    };
+    [[noreturn]] void fail(std::string_view what, int rc) const;
+
+    sqlite3* db_;
+    std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
+};
+
+// Resets a cached statement when the scope ends, also on exceptions.
+class ScopedReset {
+public:
+    explicit ScopedReset(Statement& statement) : statement_(statement) {}
+    ~ScopedReset() { statement_.reset(); }
+    ScopedReset(const ScopedReset&) = delete;
+    ScopedReset& operator=(const ScopedReset&) = delete;
+
+private:
+    Statement& statement_;
+};
+
+// One connection. Not thread-safe (opened SQLITE_OPEN_NOMUTEX, statement cache unsynchronised):
+// the server uses it from the core executor only; the admin CLI opens its own.
+// Every connection must come from open(): cascading deletes rely on the pragmas set there.
+class Database {
+    struct Passkey {
+        explicit Passkey() = default;
+    };
+    struct Close {
+        void operator()(sqlite3* db) const noexcept;
+    };
+
+public:
+    // Opens (creating with mode 0600 if absent) a database file, or ":memory:". Sets WAL,
+    // synchronous=NORMAL (a commit survives kill -9 of the process; only power loss can drop the
+    // last commits), busy_timeout 2000 ms, foreign_keys=ON, and applies the "core" migrations.
+    static std::unique_ptr<Database> open(const std::filesystem::path& path);
+
+    Database(Passkey, std::unique_ptr<sqlite3, Close> db);
+    ~Database();
+    Database(const Database&) = delete;
+    Database& operator=(const Database&) = delete;
+
+    // Returns the cached statement for this exact SQL text, reset and with bindings cleared.
+    // Pass fixed SQL (the cache never shrinks) and don't re-enter the same SQL while iterating it.
+    Statement& prepare_cached(std::string_view sql);
+
+    // Runs one or more statements without results (DDL, pragmas).
+    void exec(std::string_view sql);
+
+    // Brings `component` to version steps.size(): step i (0-based) is applied once, in its own
+    // transaction together with bumping schema_version to i + 1. Never edit or reorder a shipped
+    // step; append new ones. Throws if the database is newer than the steps this build knows.
+    // Module tables holding per-user rows must declare
+    //   FOREIGN KEY(user) REFERENCES accounts(localpart) ON DELETE CASCADE
+    // and be indexed on that column, so UserStore::remove erases them too.
+    void migrate(std::string_view component, std::span<const std::string_view> steps);
+    int schema_version(std::string_view component);
+
+    // PRAGMA data_version: changes when ANOTHER connection (e.g. the admin CLI) committed since
+    // the last call; this connection's own commits don't change it.
+    std::int64_t data_version();
+
+    std::int64_t changes() const;  // rows changed by the last INSERT/UPDATE/DELETE
+    std::int64_t last_insert_rowid() const;
+
+private:
+    friend class Transaction;
+    bool in_transaction() const;
+    void configure(bool in_memory);
+
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const noexcept {
+            return std::hash<std::string_view>{}(sql);
+        }
+    };
+
+    std::unique_ptr<sqlite3, Close> db_;  // declared first: statements are finalised before close
+    std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
+};
+
+// BEGIN IMMEDIATE (takes the write lock up front, so a read-then-write never fails half way with
+// SQLITE_BUSY); rolls back unless commit() was called. Nested inside another transaction it
+// becomes a SAVEPOINT, so store methods compose with a caller's transaction.
+class Transaction {
+public:
+    explicit Transaction(Database& db);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+    void commit();
+
+private:
+    Database& db_;
+    bool nested_;
+    bool done_ = false;
+};
+
+}  // namespace haven::storage

@@ -1,0 +1,24 @@
+// XEP-0199: XMPP Ping — the server answers pings addressed to itself and to bare JIDs.
+#include "server/core/module.hpp"
+#include "server/core/router.hpp"
+#include "server/xmpp/namespaces.hpp"
+
+namespace haven::xeps {
+namespace {
+
+Flow pong(StanzaEvent& e) {
+    e.reply(make_result(e.stanza));
+    return Flow::Stop;
+}
+
+void load(ModuleContext& m) {
+    m.add_feature(std::string(ns::ping));
+    m.hook_iq(IqType::Get, Target::Host, ns::ping, pong);
+    // RFC 6121 §8.5.1 leaves bare-JID IQs to the server: answer on the account's behalf.
+    m.hook_iq(IqType::Get, Target::Bare, ns::ping, pong);
+}
+
+}  // namespace
+}  // namespace haven::xeps
+
+HAVEN_MODULE(ping, "XEP-0199: XMPP Ping", haven::xeps::load)

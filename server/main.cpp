@@ -1,7 +1,10 @@
 // havend: command line (--config, --check-config), signals, listeners and the run loop.
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -18,7 +21,9 @@
 namespace {
 
 int usage() {
-    std::fprintf(stderr, "usage: havend --config FILE [--check-config]\n");
+    std::fprintf(stderr,
+                 "usage: havend --config FILE [--check-config]\n"
+                 "       havend --print-example-config   (every option with its default)\n");
     return 2;
 }
 
@@ -33,6 +38,11 @@ int main(int argc, char** argv) {
             config_path = argv[++i];
         } else if (a == "--check-config") {
             check_only = true;
+        } else if (a == "--print-example-config") {
+            haven::ModuleRegistry registry;
+            haven::register_builtin_modules(registry);
+            std::fputs(haven::config::render_example(haven::all_options(registry)).c_str(), stdout);
+            return 0;
         } else if (a == "--help" || a == "-h") {
             usage();
             return 0;
@@ -99,7 +109,27 @@ int main(int argc, char** argv) {
                        server->loaded_modules().size(), " modules");
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    boost::asio::steady_timer shutdown_deadline(io);
+    boost::asio::steady_timer shutdown_timer(io);
+    auto shutdown_deadline = std::chrono::steady_clock::now();
+    // Polls until every stream has taken its closing tag, or the deadline passes; then drops
+    // whatever is left (while the modules are still loaded to see it go) and stops the loop.
+    std::function<void()> wait_for_streams = [&] {
+        bool done = std::all_of(listeners.begin(), listeners.end(),
+                                [](const auto& l) { return l->sessions_finished(); });
+        if (!done && std::chrono::steady_clock::now() < shutdown_deadline) {
+            shutdown_timer.expires_after(std::chrono::milliseconds(20));
+            shutdown_timer.async_wait([&](const boost::system::error_code& ec) {
+                if (!ec) {
+                    wait_for_streams();
+                }
+            });
+            return;
+        }
+        for (auto& l : listeners) {
+            l->abort_sessions("server shutdown");
+        }
+        io.stop();
+    };
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) {
             return;
@@ -108,14 +138,18 @@ int main(int argc, char** argv) {
         for (auto& l : listeners) {
             l->stop();
         }
+        // RFC 6120 §4.9.3.22: every client stream, logged in or not, ends with
+        // <system-shutdown/>. Sessions not from a listener (none yet) go through the registry.
+        for (auto& l : listeners) {
+            l->close_sessions("system-shutdown");
+        }
         std::vector<haven::SessionPtr> open;
         server->sessions().for_each([&](haven::Session& s) { open.push_back(s.shared_from_this()); });
         for (auto& s : open) {
             s->close("system-shutdown");
         }
-        // Give queued closing tags a moment to leave, then stop.
-        shutdown_deadline.expires_after(std::chrono::milliseconds(open.empty() ? 0 : 500));
-        shutdown_deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+        shutdown_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        wait_for_streams();
     });
     ::signal(SIGPIPE, SIG_IGN);
     io.run();

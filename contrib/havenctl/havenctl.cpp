@@ -7,11 +7,13 @@
 
 #include <sodium.h>
 
+#include "modules/peersupport/grant_store.hpp"
 #include "server/auth/precis.hpp"
 #include "server/core/accounts.hpp"
 #include "server/core/module.hpp"
 #include "server/core/server.hpp"
 #include "server/storage/database.hpp"
+#include "server/storage/roster_store.hpp"
 #include "server/storage/user_store.hpp"
 #include "server/xmpp/jid.hpp"
 
@@ -24,7 +26,9 @@ int usage() {
                  "  user passwd JID --password-stdin\n"
                  "  user delete JID\n"
                  "  user list\n"
-                 "  user role JID ROLE\n");
+                 "  user role JID ROLE\n"
+                 "  grant list [JID]\n"
+                 "  grant end SUPPORTER_JID MEMBER_JID\n");
     return 2;
 }
 
@@ -89,6 +93,43 @@ int main(int argc, char** argv) {
 
         const auto& group = args[0];
         const auto& cmd = args[1];
+        if (group == "grant") {
+            haven::peersupport::GrantStore grants(*db);
+            const auto& d = domain->domain();
+            if (cmd == "list") {
+                std::optional<std::string> who;
+                if (args.size() >= 3) {
+                    who = local_of(args[2]);
+                    if (!who) {
+                        return fail("not a JID of this server: " + args[2]);
+                    }
+                }
+                auto list = who ? grants.list(std::string_view(*who)) : grants.list();
+                for (const auto& g : list) {
+                    std::printf("%s@%s -> %s@%s created=%lld last_activity=%lld\n",
+                                g.supporter.c_str(), d.c_str(), g.member.c_str(), d.c_str(),
+                                static_cast<long long>(g.created),
+                                static_cast<long long>(g.last_activity));
+                }
+                return 0;
+            }
+            if (cmd == "end" && args.size() >= 4) {
+                auto s = local_of(args[2]);
+                auto m = local_of(args[3]);
+                if (!s || !m) {
+                    return fail("not JIDs of this server");
+                }
+                haven::storage::RosterStore roster(*db);
+                // A running havend notices within seconds and pushes the roster removals.
+                if (!haven::peersupport::end_grant_records(*db, grants, roster, d, *s, *m)) {
+                    return fail("no such grant");
+                }
+                std::printf("ended the conversation grant %s@%s -> %s@%s\n", s->c_str(),
+                            d.c_str(), m->c_str(), d.c_str());
+                return 0;
+            }
+            return usage();
+        }
         if (group != "user") {
             return usage();
         }

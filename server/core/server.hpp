@@ -55,6 +55,7 @@ public:
     Router& router() { return router_; }
     SessionRegistry& sessions() { return sessions_; }
     const Texts& texts() const { return texts_; }
+    Texts& texts() { return texts_; }  // modules add their texts at load
 
     storage::Database& db() { return *db_; }
     storage::UserStore& users() { return *users_; }

@@ -112,6 +112,32 @@ void C2sSession::close(std::string_view condition, std::string_view text) {
     write_raw("</stream:stream>");
     state_ = State::Closing;
     transport_.close_after_flush();
+    arm_close_deadline();
+}
+
+void C2sSession::abort(std::string_view reason) {
+    if (state_ == State::Closed) {
+        return;
+    }
+    state_ = State::Closing;
+    transport_.close_now(reason);
+}
+
+void C2sSession::arm_close_deadline() {
+    // The closing tag waits for the peer to read it; one that never reads must not keep the
+    // connection (and its queue) forever.
+    if (transport_.closed()) {
+        return;
+    }
+    deadline_.expires_after(close_grace);
+    deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        if (auto self = std::static_pointer_cast<C2sSession>(weak.lock())) {
+            self->transport_.close_now("peer did not read the closing stream");
+        }
+    });
 }
 
 void C2sSession::stream_error(std::string_view condition, std::string_view text) {
@@ -131,6 +157,7 @@ void C2sSession::stream_error(std::string_view condition, std::string_view text)
     transport_.send(serial_);
     state_ = State::Closing;
     transport_.close_after_flush();
+    arm_close_deadline();
 }
 
 void C2sSession::on_transport_data(std::string_view data) {
@@ -595,6 +622,7 @@ void C2sSession::on_stream_close() {
     write_raw("</stream:stream>");
     state_ = State::Closing;
     transport_.close_after_flush();
+    arm_close_deadline();
 }
 
 }  // namespace haven::net

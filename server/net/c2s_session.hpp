@@ -1,6 +1,7 @@
 // C2sSession: one client stream (RFC 6120): STARTTLS, SASL, resource binding, then stanzas.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,13 @@ public:
     void start();
     void send(const Element& stanza) override;
     void close(std::string_view condition = {}, std::string_view text = {}) override;
+    // Drops the connection at once, without a closing tag (shutdown of streams that did not
+    // close in time).
+    void abort(std::string_view reason);
+    bool finished() const { return state_ == State::Closed; }
+
+    // How long a closing stream waits for the peer to take the last bytes.
+    static constexpr std::chrono::seconds close_grace{5};
 
     // Whether the stream is encrypted and authenticated (for modules such as registration).
     bool secure() const { return transport_.is_tls(); }
@@ -73,6 +81,7 @@ private:
     void handle_active(Element&& stanza);
     void stream_error(std::string_view condition, std::string_view text = {});
     void arm_negotiation_deadline();
+    void arm_close_deadline();
     void write_raw(std::string_view data);
     std::vector<std::string> offered_mechanisms() const;
     std::string address_for_throttle() const;

@@ -1,6 +1,8 @@
 // Listener: accepts client connections and starts a C2sSession for each.
 #include "server/net/listener.hpp"
 
+#include <algorithm>
+
 #include "server/core/server.hpp"
 
 namespace haven::net {
@@ -35,6 +37,7 @@ void Listener::accept() {
             auto id = (static_cast<std::uint64_t>(self->port()) << 40) | self->next_id_++;
             auto session = std::make_shared<C2sSession>(self->server_, std::move(socket),
                                                         self->options_, self->scratch_, id);
+            self->track(session);
             session->start();
         } else {
             // EMFILE and friends: log and keep accepting; the next accept may succeed.
@@ -42,6 +45,37 @@ void Listener::accept() {
         }
         self->accept();
     });
+}
+
+void Listener::track(const std::shared_ptr<C2sSession>& session) {
+    if (sessions_.size() >= prune_at_) {
+        std::erase_if(sessions_, [](const std::weak_ptr<C2sSession>& w) { return w.expired(); });
+        prune_at_ = std::max<std::size_t>(64, sessions_.size() * 2);
+    }
+    sessions_.push_back(session);
+}
+
+void Listener::close_sessions(std::string_view condition) {
+    for (const auto& w : sessions_) {
+        if (auto s = w.lock()) {
+            s->close(condition);
+        }
+    }
+}
+
+bool Listener::sessions_finished() {
+    return std::all_of(sessions_.begin(), sessions_.end(), [](const std::weak_ptr<C2sSession>& w) {
+        auto s = w.lock();
+        return !s || s->finished();
+    });
+}
+
+void Listener::abort_sessions(std::string_view reason) {
+    for (const auto& w : sessions_) {
+        if (auto s = w.lock()) {
+            s->abort(reason);
+        }
+    }
 }
 
 }  // namespace haven::net

@@ -3,6 +3,8 @@
 
 #include <array>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -16,17 +18,27 @@ public:
     Listener(Server& server, const boost::asio::ip::tcp::endpoint& endpoint, C2sOptions options,
              std::span<char> scratch);
     void start();
+    // Stops accepting; open sessions are left alone.
     void stop();
     std::uint16_t port() const;
 
+    // Shutdown: every live session of this listener, whether it has logged in or not.
+    void close_sessions(std::string_view condition);
+    bool sessions_finished();
+    void abort_sessions(std::string_view reason);
+
 private:
     void accept();
+    void track(const std::shared_ptr<C2sSession>& session);
 
     Server& server_;
     boost::asio::ip::tcp::acceptor acceptor_;
     C2sOptions options_;
     std::span<char> scratch_;
     std::uint64_t next_id_ = 1;
+    // Weak: a session lives as long as its I/O; expired entries are pruned as the list grows.
+    std::vector<std::weak_ptr<C2sSession>> sessions_;
+    std::size_t prune_at_ = 64;
 };
 
 }  // namespace haven::net

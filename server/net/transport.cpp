@@ -197,10 +197,12 @@ void Transport::do_flush() {
                 out_offset_ += n;
                 continue;
             case Io::WantWrite:
+                compact();
                 write_waiting_ = true;
                 wait(true, &Transport::do_flush);
                 return;
             case Io::WantRead:
+                compact();
                 write_waiting_ = true;
                 wait(false, &Transport::do_flush);
                 return;
@@ -227,6 +229,16 @@ void Transport::do_flush() {
     }
     if (closing_) {
         finish_close();
+    }
+}
+
+void Transport::compact() {
+    // A reader that keeps up only partly never lets the buffer drain completely; without this
+    // the bytes already written would pile up in front of the queue without bound. The unsent
+    // tail keeps its content, which is all a retried SSL_write needs (ACCEPT_MOVING_WRITE_BUFFER).
+    if (out_offset_ > 0 && out_offset_ >= out_.size() / 2) {
+        out_.erase(0, out_offset_);
+        out_offset_ = 0;
     }
 }
 
@@ -273,7 +285,14 @@ void Transport::close_after_flush() {
         return;
     }
     closing_ = true;
-    if (out_offset_ >= out_.size() && !write_waiting_ && !handshaking_) {
+    if (handshaking_ || pending_tls_) {
+        // Nothing queued now can reach the peer before a TLS handshake it has not finished
+        // (e.g. the login deadline hit a client that never sent a ClientHello): waiting for it
+        // would keep the connection forever.
+        close_now("closed during the TLS handshake");
+        return;
+    }
+    if (out_offset_ >= out_.size() && !write_waiting_) {
         finish_close();
     } else if (!write_waiting_) {
         auto owner = owner_.lock();

@@ -65,6 +65,7 @@ private:
     void do_flush();
     void do_handshake();
     void schedule_flush();
+    void compact();
     void wait(bool for_write, void (Transport::*next)());
     void finish_close();
 

@@ -1,0 +1,55 @@
+// GrantStore: persisted conversation grants (supporter S may be answered by member M).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/storage/database.hpp"
+#include "server/storage/roster_store.hpp"
+
+namespace haven::peersupport {
+
+struct Grant {
+    std::string supporter;  // localpart
+    std::string member;     // localpart
+    std::int64_t created = 0;        // unix seconds
+    std::int64_t last_activity = 0;  // unix seconds, for optional expiry
+};
+
+class GrantStore {
+public:
+    // Applies the module's own migrations ("peersupport" component).
+    explicit GrantStore(storage::Database& db);
+
+    // True when the grant is new.
+    bool create(std::string_view supporter, std::string_view member, std::int64_t now);
+    bool exists(std::string_view supporter, std::string_view member) const;
+    bool remove(std::string_view supporter, std::string_view member);
+    void touch(std::string_view supporter, std::string_view member, std::int64_t now);
+    // All grants, or those in which `localpart` takes part (either side).
+    std::vector<Grant> list(std::optional<std::string_view> localpart = std::nullopt) const;
+    std::vector<Grant> idle_since(std::int64_t cutoff) const;
+
+private:
+    storage::Database& db_;
+};
+
+// The stored side of opening/ending a grant, shared by the module and havenctl: the grant row
+// and the roster items on both sides (mutual subscription, RFC 6121 state "both"), in one
+// transaction. Returns true when something changed.
+struct GrantRoster {
+    std::string group;           // roster group for both items, e.g. "Peer support"
+    std::string supporter_name;  // how the member's roster shows the supporter
+    std::string member_name;     // how the supporter's roster shows the member
+};
+bool open_grant_records(storage::Database& db, GrantStore& grants, storage::RosterStore& roster,
+                        std::string_view domain, std::string_view supporter,
+                        std::string_view member, const GrantRoster& names, std::int64_t now);
+bool end_grant_records(storage::Database& db, GrantStore& grants, storage::RosterStore& roster,
+                       std::string_view domain, std::string_view supporter,
+                       std::string_view member);
+
+}  // namespace haven::peersupport

@@ -1,0 +1,187 @@
+// XEP-0050 Ad-Hoc Commands on the server JID: discovery, execution, cancel.
+#include "xeps/xep0050_commands.hpp"
+
+#include <map>
+#include <memory>
+
+#include <sodium.h>
+
+#include "server/core/module.hpp"
+#include "server/core/router.hpp"
+#include "server/core/server.hpp"
+#include "server/xmpp/namespaces.hpp"
+
+namespace haven::xeps {
+
+Element make_form(std::string_view title, std::string_view instructions) {
+    Element x("x", std::string(ns::data_forms));
+    x.attr("type", "form");
+    x.add(Element("title", std::string(ns::data_forms))).text(title);
+    if (!instructions.empty()) {
+        x.add(Element("instructions", std::string(ns::data_forms))).text(instructions);
+    }
+    return x;
+}
+
+Element& add_field(Element& form, std::string_view var, std::string_view type,
+                   std::string_view label, std::string_view value) {
+    auto& f = form.add(Element("field", std::string(ns::data_forms)));
+    f.attr("var", std::string(var)).attr("type", std::string(type));
+    if (!label.empty()) {
+        f.attr("label", std::string(label));
+    }
+    if (!value.empty()) {
+        f.add(Element("value", std::string(ns::data_forms))).text(value);
+    }
+    return f;
+}
+
+void add_option(Element& field, std::string_view label, std::string_view value) {
+    auto& o = field.add(Element("option", std::string(ns::data_forms)));
+    o.attr("label", std::string(label));
+    o.add(Element("value", std::string(ns::data_forms))).text(value);
+}
+
+std::string form_value(const Element& form, std::string_view var) {
+    for (const auto* f : form.children("field", ns::data_forms)) {
+        if (f->attr("var") == var) {
+            return f->child_text("value", ns::data_forms);
+        }
+    }
+    return {};
+}
+
+namespace {
+
+class Commands final : public CommandRegistry {
+public:
+    explicit Commands(ModuleContext& m) : server_(m.server()) {
+        m.add_feature(std::string(ns::commands));
+        m.hook_iq(IqType::Get, Target::Host, ns::disco_items,
+                  [this](StanzaEvent& e) { return list(e); }, prio::normal + 10);
+        m.hook_iq(IqType::Get, Target::Host, ns::disco_info,
+                  [this](StanzaEvent& e) { return info(e); }, prio::normal + 10);
+        m.hook_iq(IqType::Set, Target::Host, ns::commands,
+                  [this](StanzaEvent& e) { return execute(e); });
+        server_.provide<CommandRegistry>(this);
+    }
+    ~Commands() override { server_.withdraw<CommandRegistry>(); }
+
+    void add(AdHocCommand command) override {
+        auto node = command.node;
+        commands_[node] = std::move(command);
+    }
+    void remove(std::string_view node) override { commands_.erase(std::string(node)); }
+
+private:
+    // disco#items with node=commands lists what this requester may run (XEP-0050 §2.2).
+    Flow list(StanzaEvent& e) {
+        const auto* q = e.stanza.child("query", ns::disco_items);
+        if (!q || q->attr("node") != ns::commands) {
+            return Flow::Continue;
+        }
+        auto result = make_result(e.stanza);
+        auto& query = result.add(Element("query", std::string(ns::disco_items)));
+        query.attr("node", std::string(ns::commands));
+        for (const auto& [node, cmd] : commands_) {
+            if (cmd.allowed(e.from)) {
+                query.add(Element("item", std::string(ns::disco_items)))
+                    .attr("jid", server_.domain())
+                    .attr("node", node)
+                    .attr("name", cmd.name);
+            }
+        }
+        e.reply(std::move(result));
+        return Flow::Stop;
+    }
+
+    // disco#info on a command node (XEP-0050 §2.3).
+    Flow info(StanzaEvent& e) {
+        const auto* q = e.stanza.child("query", ns::disco_info);
+        if (!q) {
+            return Flow::Continue;
+        }
+        auto it = commands_.find(std::string(q->attr("node")));
+        if (it == commands_.end()) {
+            return Flow::Continue;
+        }
+        if (!it->second.allowed(e.from)) {
+            e.reply_error("item-not-found");
+            return Flow::Stop;
+        }
+        auto result = make_result(e.stanza);
+        auto& query = result.add(Element("query", std::string(ns::disco_info)));
+        query.attr("node", it->first);
+        query.add(Element("identity", std::string(ns::disco_info)))
+            .attr("category", "automation")
+            .attr("type", "command-node")
+            .attr("name", it->second.name);
+        query.add(Element("feature", std::string(ns::disco_info)))
+            .attr("var", std::string(ns::commands));
+        query.add(Element("feature", std::string(ns::disco_info)))
+            .attr("var", std::string(ns::data_forms));
+        e.reply(std::move(result));
+        return Flow::Stop;
+    }
+
+    Flow execute(StanzaEvent& e) {
+        const auto* cmd = e.stanza.child("command", ns::commands);
+        auto it = commands_.find(std::string(cmd->attr("node")));
+        if (it == commands_.end() || !it->second.allowed(e.from)) {
+            // Same answer for "no such command" and "not yours": don't reveal admin commands.
+            e.reply_error("item-not-found");
+            return Flow::Stop;
+        }
+        auto action = cmd->attr("action");
+        std::string sessionid(cmd->attr("sessionid"));
+        auto result = make_result(e.stanza);
+        auto& out = result.add(Element("command", std::string(ns::commands)));
+        out.attr("node", it->first);
+        if (sessionid.empty()) {
+            unsigned char raw[8];
+            randombytes_buf(raw, sizeof raw);
+            static const char hex[] = "0123456789abcdef";
+            for (unsigned char c : raw) {
+                sessionid.push_back(hex[c >> 4]);
+                sessionid.push_back(hex[c & 15]);
+            }
+        }
+        out.attr("sessionid", sessionid);
+        if (action == "cancel") {
+            out.attr("status", "canceled");
+            e.reply(std::move(result));
+            return Flow::Stop;
+        }
+        const Element* submitted = cmd->child("x", ns::data_forms);
+        if (submitted && submitted->attr("type") != "submit") {
+            submitted = nullptr;
+        }
+        auto step = it->second.run(e.from, submitted, e.lang());
+        if (step.form) {
+            out.attr("status", "executing");
+            auto& actions = out.add(Element("actions", std::string(ns::commands)));
+            actions.attr("execute", "complete");
+            actions.add(Element("complete", std::string(ns::commands)));
+            out.add(std::move(*step.form));
+        } else {
+            out.attr("status", "completed");
+            if (!step.note.empty()) {
+                out.add(Element("note", std::string(ns::commands)))
+                    .attr("type", step.error ? "error" : "info")
+                    .text(step.note);
+            }
+        }
+        e.reply(std::move(result));
+        return Flow::Stop;
+    }
+
+    Server& server_;
+    std::map<std::string, AdHocCommand> commands_;
+};
+
+std::unique_ptr<Commands> load(ModuleContext& m) { return std::make_unique<Commands>(m); }
+
+}  // namespace
+}  // namespace haven::xeps
+
+HAVEN_MODULE(commands, "XEP-0050: Ad-Hoc Commands", haven::xeps::load)

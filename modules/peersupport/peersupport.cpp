@@ -1,0 +1,391 @@
+// Peer-support model: roles, conversation grants and the restricted chat policy (README.md).
+#include "modules/peersupport/peersupport.hpp"
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "modules/peersupport/grant_store.hpp"
+#include "server/core/module.hpp"
+#include "server/core/router.hpp"
+#include "server/core/server.hpp"
+#include "server/storage/database.hpp"
+#include "server/storage/kv_store.hpp"
+#include "server/storage/roster_store.hpp"
+#include "server/storage/user_store.hpp"
+#include "server/xmpp/namespaces.hpp"
+#include "xeps/rfc6121_roster.hpp"
+#include "xeps/xep0050_commands.hpp"
+
+namespace haven::peersupport {
+namespace {
+
+constexpr std::string_view end_node = "urn:haven:peersupport:end-conversation";
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+class Module final : public PeerSupport {
+public:
+    explicit Module(ModuleContext& m)
+        : m_(m), server_(m.server()), grants_(server_.db()), group_(m.opt_string("roster_group")) {
+        register_texts();
+        apply_config_roles();
+        load_staff();
+        snapshot_ = grant_set();
+        data_version_ = server_.db().data_version();
+
+        // Outbound checks for every stanza a local client sends to another JID.
+        for (auto kind : {"message", "presence", "iq"}) {
+            for (auto target : {"bare", "full", "host", "remote"}) {
+                m.hook(std::string("pre-") + kind + "/" + target,
+                       [this](StanzaEvent& e) { return check(e); }, prio::policy);
+            }
+        }
+        // Role or grant changes made by havenctl in another process show up here.
+        m.every(std::chrono::seconds(2), [this] { sync_external_changes(); });
+        if (auto days = m.opt_int("grant_expiry_days"); days > 0) {
+            m.every(std::chrono::minutes(1), [this, days] { expire(days); });
+        }
+        register_command();
+        server_.provide<PeerSupport>(this);
+    }
+
+    ~Module() override {
+        server_.withdraw<PeerSupport>();
+        if (auto* commands = server_.service<xeps::CommandRegistry>()) {
+            commands->remove(end_node);
+        }
+    }
+
+    Role role_of(std::string_view localpart) const override {
+        auto it = staff_.find(std::string(localpart));
+        return it == staff_.end() ? Role::Member : it->second;
+    }
+
+    bool has_grant(std::string_view supporter, std::string_view member) const override {
+        return grants_.exists(supporter, member);
+    }
+
+    void open_grant(std::string_view supporter, std::string_view member) override {
+        GrantRoster names{group_, display_name(supporter), std::string(member)};
+        bool created = open_grant_records(server_.db(), grants_, server_.roster(),
+                                          server_.domain(), supporter, member, names, unix_now());
+        if (!created) {
+            return;
+        }
+        snapshot_.insert({std::string(supporter), std::string(member)});
+        m_.log().info("peersupport: grant opened");
+        push_items(supporter, member);
+        exchange_presence(supporter, member, false);
+        exchange_presence(member, supporter, false);
+    }
+
+    bool end_grant(std::string_view supporter, std::string_view member) override {
+        if (!end_grant_records(server_.db(), grants_, server_.roster(), server_.domain(),
+                               supporter, member)) {
+            return false;
+        }
+        snapshot_.erase({std::string(supporter), std::string(member)});
+        after_end(supporter, member);
+        m_.log().info("peersupport: grant ended");
+        return true;
+    }
+
+    void refuse(StanzaEvent& e) const override {
+        auto lang = e.lang();
+        const auto& texts = server_.texts();
+        auto chosen = texts.pick_lang("peersupport-refusal", lang);
+        // The same condition a non-existent account produces (RFC 6121 §8.5.2.2), so a
+        // member cannot tell whether the target exists or what role it has.
+        e.reply_error("service-unavailable", texts.get("peersupport-refusal", lang), chosen);
+    }
+
+private:
+    void register_texts() {
+        auto& t = server_.texts();
+        t.set("en", "peersupport-refusal",
+              "This contact cannot be reached. Here you can write to the peer supporters who "
+              "contacted you and to the team addresses; members cannot contact each other.");
+        t.set("de", "peersupport-refusal",
+              "Dieser Kontakt ist nicht erreichbar. Hier kannst du den Peersupporter*innen "
+              "schreiben, die dich angeschrieben haben, und den Team-Adressen; Mitglieder "
+              "können einander nicht anschreiben.");
+        if (auto& en = m_.opt_string("refusal_text_en"); !en.empty()) {
+            t.set("en", "peersupport-refusal", en);
+        }
+        if (auto& de = m_.opt_string("refusal_text_de"); !de.empty()) {
+            t.set("de", "peersupport-refusal", de);
+        }
+        t.set("en", "peersupport-end-title", "End conversation");
+        t.set("de", "peersupport-end-title", "Gespräch beenden");
+        t.set("en", "peersupport-end-instructions",
+              "The member will no longer be able to write to you; the contact disappears "
+              "from both rosters.");
+        t.set("de", "peersupport-end-instructions",
+              "Das Mitglied kann dir danach nicht mehr schreiben; der Kontakt verschwindet aus "
+              "beiden Kontaktlisten.");
+        t.set("en", "peersupport-end-field", "Conversation");
+        t.set("de", "peersupport-end-field", "Gespräch");
+        t.set("en", "peersupport-end-done", "The conversation has been ended.");
+        t.set("de", "peersupport-end-done", "Das Gespräch wurde beendet.");
+        t.set("en", "peersupport-end-unknown", "There is no such conversation.");
+        t.set("de", "peersupport-end-unknown", "Dieses Gespräch gibt es nicht.");
+    }
+
+    void apply_config_roles() {
+        auto& users = server_.users();
+        auto apply = [&](const std::vector<std::string>& jids, std::string_view role) {
+            for (const auto& j : jids) {
+                auto jid = Jid::parse(j);
+                if (!jid || jid->local().empty() || jid->domain() != server_.domain()) {
+                    m_.log().warn("peersupport: ignoring '", j, "' in [peersupport] ", role,
+                                  "s: not an account of this server");
+                    continue;
+                }
+                if (!users.set_role(jid->local(), role)) {
+                    m_.log().warn("peersupport: [peersupport] ", role,
+                                  "s lists an account that does not exist yet");
+                }
+            }
+        };
+        // Config wins over roles set with havenctl; admins last so they win over supporters.
+        apply(m_.opt_list("supporters"), "supporter");
+        apply(m_.opt_list("admins"), "admin");
+    }
+
+    void load_staff() {
+        staff_.clear();
+        for (const auto& u : server_.users().list()) {
+            auto role = parse_role(u.role);
+            if (is_staff(role)) {
+                staff_.emplace(u.localpart, role);
+            }
+        }
+    }
+
+    std::set<std::pair<std::string, std::string>> grant_set() const {
+        std::set<std::pair<std::string, std::string>> out;
+        for (const auto& g : grants_.list()) {
+            out.insert({g.supporter, g.member});
+        }
+        return out;
+    }
+
+    void sync_external_changes() {
+        auto version = server_.db().data_version();
+        if (version == data_version_) {
+            return;
+        }
+        data_version_ = version;
+        load_staff();
+        auto now = grant_set();
+        for (const auto& g : snapshot_) {
+            if (!now.contains(g)) {
+                // Ended from outside (havenctl): the records are gone; tell online clients.
+                after_end(g.first, g.second);
+            }
+        }
+        snapshot_ = std::move(now);
+    }
+
+    void expire(std::int64_t days) {
+        for (const auto& g : grants_.idle_since(unix_now() - days * 86400)) {
+            end_grant(g.supporter, g.member);
+        }
+    }
+
+    std::string display_name(std::string_view localpart) const {
+        // The supporter's vCard nickname or full name when set, else the account name.
+        if (auto vcard = server_.kv().get(localpart, "vcard", "vcard")) {
+            for (auto tag : {"<NICKNAME>", "<FN>"}) {
+                auto pos = vcard->find(tag);
+                if (pos != std::string::npos) {
+                    auto start = pos + std::string_view(tag).size();
+                    auto end = vcard->find('<', start);
+                    if (end != std::string::npos && end > start) {
+                        return vcard->substr(start, end - start);
+                    }
+                }
+            }
+        }
+        return std::string(localpart);
+    }
+
+    std::string bare(std::string_view local) const {
+        return std::string(local) + "@" + server_.domain();
+    }
+
+    void push_items(std::string_view supporter, std::string_view member) {
+        auto* roster = server_.service<xeps::RosterService>();
+        if (!roster) {
+            return;
+        }
+        if (auto item = server_.roster().get(member, bare(supporter))) {
+            roster->push(member, *item);
+        }
+        if (auto item = server_.roster().get(supporter, bare(member))) {
+            roster->push(supporter, *item);
+        }
+    }
+
+    void after_end(std::string_view supporter, std::string_view member) {
+        exchange_presence(supporter, member, true);
+        exchange_presence(member, supporter, true);
+        if (auto* roster = server_.service<xeps::RosterService>()) {
+            roster->push_removed(member, bare(supporter));
+            roster->push_removed(supporter, bare(member));
+        }
+    }
+
+    // Sends the current presence (or unavailable) of each available resource of `from` to
+    // the available resources of `to`, as a subscription change requires (RFC 6121 §3.1.5).
+    void exchange_presence(std::string_view from, std::string_view to, bool unavailable) {
+        auto target = Jid::make(to, server_.domain());
+        if (!target) {
+            return;
+        }
+        for (auto* s : server_.sessions().available(from)) {
+            Element p("presence", std::string(ns::client));
+            if (!unavailable && s->presence) {
+                p = *s->presence;
+            }
+            if (unavailable) {
+                p.attr("type", "unavailable");
+            }
+            p.attr("from", s->jid().str());
+            p.attr("to", target->str());
+            server_.router().deliver_to_available(*target, p);
+        }
+    }
+
+    Flow check(StanzaEvent& e) {
+        auto sender = role_of(e.from.local());
+        bool local_account = (e.target == RouteTarget::Bare || e.target == RouteTarget::Full) &&
+                             !e.to.local().empty();
+        bool own = local_account && e.to.local() == e.from.local();
+        if (is_staff(sender)) {
+            if (e.kind == StanzaKind::Message && local_account && !own &&
+                role_of(e.to.local()) == Role::Member && has_content(e.stanza) &&
+                server_.user_exists(e.to.local())) {
+                open_grant(e.from.local(), e.to.local());  // a no-op refresh if it exists
+            }
+            return Flow::Continue;
+        }
+        PolicyQuery q;
+        q.sender = sender;
+        q.kind = e.kind;
+        q.type = e.type();
+        q.allow_remote = m_.opt_bool("members_may_contact_remote");
+        switch (e.target) {
+            case RouteTarget::Host: q.target = TargetClass::Server; break;
+            case RouteTarget::Remote: q.target = TargetClass::Remote; break;
+            case RouteTarget::Self: q.target = TargetClass::OwnAccount; break;
+            case RouteTarget::Bare:
+            case RouteTarget::Full:
+                q.target = own ? TargetClass::OwnAccount : TargetClass::LocalAccount;
+                break;
+        }
+        if (q.target == TargetClass::LocalAccount) {
+            q.recipient = role_of(e.to.local());
+            q.grant = is_staff(q.recipient) && grants_.exists(e.to.local(), e.from.local());
+        }
+        if (decide(q) == Verdict::Allow) {
+            if (q.grant && e.kind == StanzaKind::Message) {
+                grants_.touch(e.to.local(), e.from.local(), unix_now());
+            }
+            return Flow::Continue;
+        }
+        m_.log().debug("peersupport: refused <", e.stanza.name(), "/> from a member");
+        refuse(e);
+        return Flow::Stop;
+    }
+
+    void register_command() {
+        auto* commands = server_.service<xeps::CommandRegistry>();
+        if (!commands) {
+            m_.log().warn("peersupport: ad-hoc commands module not loaded; no end command");
+            return;
+        }
+        xeps::AdHocCommand cmd;
+        cmd.node = std::string(end_node);
+        cmd.name = "End conversation with a member";
+        cmd.allowed = [this](const Jid& who) {
+            return who.domain() == server_.domain() && is_staff(role_of(who.local()));
+        };
+        cmd.run = [this](const Jid& who, const Element* form, std::string_view lang) {
+            return run_end_command(who, form, lang);
+        };
+        commands->add(std::move(cmd));
+    }
+
+    xeps::CommandStep run_end_command(const Jid& who, const Element* form, std::string_view lang) {
+        bool admin = role_of(who.local()) == Role::Admin;
+        xeps::CommandStep step;
+        if (!form) {
+            // Admins may end any grant; supporters their own.
+            auto list = admin ? grants_.list() : grants_.list(who.local());
+            auto x = xeps::make_form(server_.texts().get("peersupport-end-title", lang),
+                                     server_.texts().get("peersupport-end-instructions", lang));
+            auto& field = xeps::add_field(x, "conversation", "list-single",
+                                          server_.texts().get("peersupport-end-field", lang));
+            for (const auto& g : list) {
+                if (!admin && g.supporter != who.local()) {
+                    continue;
+                }
+                auto label = admin ? bare(g.supporter) + " → " + bare(g.member) : bare(g.member);
+                xeps::add_option(field, label, bare(g.supporter) + " " + bare(g.member));
+            }
+            step.form = std::move(x);
+            return step;
+        }
+        auto value = xeps::form_value(*form, "conversation");
+        auto space = value.find(' ');
+        auto s = Jid::parse(value.substr(0, space == std::string::npos ? 0 : space));
+        auto mj = Jid::parse(space == std::string::npos ? "" : value.substr(space + 1));
+        if (!s || !mj || (!admin && s->local() != who.local()) ||
+            !end_grant(s->local(), mj->local())) {
+            step.error = true;
+            step.note = server_.texts().get("peersupport-end-unknown", lang);
+            return step;
+        }
+        step.note = server_.texts().get("peersupport-end-done", lang);
+        return step;
+    }
+
+    ModuleContext& m_;
+    Server& server_;
+    GrantStore grants_;
+    std::string group_;
+    std::unordered_map<std::string, Role> staff_;  // non-member accounts; everyone else is a member
+    std::set<std::pair<std::string, std::string>> snapshot_;
+    std::int64_t data_version_ = 0;
+};
+
+std::unique_ptr<Module> load(ModuleContext& m) { return std::make_unique<Module>(m); }
+
+}  // namespace
+}  // namespace haven::peersupport
+
+HAVEN_MODULE(peersupport, "Peer support: roles, conversation grants, restricted chat policy",
+             haven::peersupport::load,
+             haven::config::opt_bool("peersupport", "enabled", true,
+                                     "Enforce the peer-support model; false = a plain XMPP server."),
+             haven::config::opt_list("peersupport", "supporters", {},
+                                     "Accounts with the supporter role (wins over havenctl)."),
+             haven::config::opt_list("peersupport", "admins", {},
+                                     "Accounts with the admin role (wins over havenctl)."),
+             haven::config::opt_int("peersupport", "grant_expiry_days", 0, 0, 3650,
+                                    "End grants idle this many days; 0 = never."),
+             haven::config::opt_string("peersupport", "roster_group", "Peer support",
+                                       "Roster group of the contacts a grant adds."),
+             haven::config::opt_bool("peersupport", "members_may_contact_remote", false,
+                                     "Let members write to other servers' users."),
+             haven::config::opt_string("peersupport", "refusal_text_en", "",
+                                       "Override the English refusal text."),
+             haven::config::opt_string("peersupport", "refusal_text_de", "",
+                                       "Override the German refusal text."))

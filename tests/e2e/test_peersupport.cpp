@@ -1,0 +1,412 @@
+// Issue #4 end to end: roles, conversation grants and the restricted chat policy on every path,
+// with real libstrophe clients against a real havend.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "e2e/harness/client.hpp"
+#include "e2e/harness/server.hpp"
+
+using namespace haven::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view stanza_errors = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+// alice, bob: members; sam, kim: supporters; ada: admin. "ghost" does not exist.
+void add_users(TestServer& server) {
+    server.add_user("alice", "pw-alice");
+    server.add_user("bob", "pw-bob");
+    server.add_user("sam", "pw-sam", "supporter");
+    server.add_user("kim", "pw-kim", "supporter");
+    server.add_user("ada", "pw-ada", "admin");
+}
+
+struct Online {
+    // keep: don't drop what arrived during login (offline messages are delivered right then).
+    Online(TestServer& server, const std::string& user, const std::string& resource = "r1",
+           bool keep = false)
+        : client(server, {.resource = resource}) {
+        REQUIRE_MESSAGE(client.connect(server.jid(user), "pw-" + user), client.failure());
+        // Request the roster (to get pushes) and become available (to get messages).
+        REQUIRE(client.iq_roundtrip("<iq type='get' id='" + client.next_id() +
+                                    "'><query xmlns='jabber:iq:roster'/></iq>"));
+        REQUIRE(client.send("<presence/>"));
+        sync();
+        if (!keep) {
+            client.clear_received();  // own presence reflection, roster result: setup noise
+        }
+    }
+    // Once the server answered an IQ it has handled everything this client sent before it.
+    void sync() {
+        REQUIRE(client.iq_roundtrip("<iq type='get' id='" + client.next_id() +
+                                    "'><ping xmlns='urn:xmpp:ping'/></iq>"));
+    }
+    TestClient client;
+};
+
+bool is_message_with_body(const Stanza& s, std::string_view body) {
+    return s.name() == "message" && s.type() != "error" && s.child_text("body") == body;
+}
+
+// The stanzas a member might use to reach someone, each with a unique id.
+std::vector<std::string> probes(const std::string& to, const std::string& tag) {
+    return {
+        "<message to='" + to + "' type='chat' id='" + tag + "-chat'><body>hi</body></message>",
+        "<message to='" + to + "' id='" + tag + "-normal'><body>hi</body></message>",
+        "<message to='" + to + "' type='chat' id='" + tag +
+            "-state'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        "<presence to='" + to + "' type='subscribe' id='" + tag + "-sub'/>",
+        "<presence to='" + to + "' type='subscribed' id='" + tag + "-subd'/>",
+        "<presence to='" + to + "' id='" + tag + "-directed'/>",
+        "<iq to='" + to + "' type='get' id='" + tag + "-vcard'><vCard xmlns='vcard-temp'/></iq>",
+        "<iq to='" + to + "' type='get' id='" + tag +
+            "-version'><query xmlns='jabber:iq:version'/></iq>",
+        "<iq to='" + to + "' type='get' id='" + tag +
+            "-disco'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+        "<iq to='" + to + "' type='get' id='" + tag + "-ping'><ping xmlns='urn:xmpp:ping'/></iq>",
+        "<iq to='" + to + "' type='get' id='" + tag + "-last'><query xmlns='jabber:iq:last'/></iq>",
+        "<iq to='" + to + "' type='set' id='" + tag +
+            "-jingle'><jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' sid='x'/></iq>",
+    };
+}
+
+// Sends one probe and returns the refusal the sender got (nullopt if none arrived).
+std::optional<Stanza> refusal_for(TestClient& c, const std::string& xml, const std::string& id) {
+    REQUIRE(c.send(xml));
+    return c.wait_for([&](const Stanza& s) { return s.id() == id && s.type() == "error"; }, 3s);
+}
+
+void check_refusal(const Stanza& err) {
+    auto e = err.child("error");
+    REQUIRE(e);
+    CHECK(e->attr("type") == "cancel");
+    CHECK(e->child("service-unavailable", stanza_errors));
+    CHECK_FALSE(e->child_text("text", stanza_errors).empty());
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+        s.replace(pos, from.size(), to);
+    }
+    return s;
+}
+
+std::optional<Stanza> roster_push_for(TestClient& c, const std::string& contact,
+                                      std::string_view subscription) {
+    return c.wait_for(
+        [&](const Stanza& s) {
+            if (s.name() != "iq" || s.type() != "set") {
+                return false;
+            }
+            auto q = s.child("query", "jabber:iq:roster");
+            if (!q) {
+                return false;
+            }
+            auto item = q->child("item");
+            return item && item->attr("jid") == contact &&
+                   item->attr("subscription") == subscription;
+        },
+        5s);
+}
+
+}  // namespace
+
+TEST_CASE("issue 4: a member reaches no other member by any stanza kind, with no side effects") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online bob(server, "bob");
+
+    for (const auto& to : {server.jid("bob"), bob.client.bound_jid()}) {
+        CAPTURE(to);
+        auto list = probes(to, "mm");
+        for (const auto& xml : list) {
+            auto id = xml.substr(xml.find("id='") + 4);
+            id = id.substr(0, id.find('\''));
+            CAPTURE(xml);
+            auto err = refusal_for(alice.client, xml, id);
+            REQUIRE_MESSAGE(err, "no refusal; log:\n" << server.log_tail());
+            check_refusal(*err);
+        }
+    }
+    // Nothing reached bob: no message, presence, IQ or roster push.
+    CHECK(bob.client.expect_none(
+        [](const Stanza& s) {
+            return s.name() == "message" || (s.name() == "presence") ||
+                   (s.name() == "iq" && (s.type() == "get" || s.type() == "set"));
+        },
+        1s));
+    // Nothing was stored offline for bob either.
+    bob.client.disconnect();
+    alice.client.send("<message to='" + server.jid("bob") +
+                      "' type='chat' id='offline-try'><body>are you there</body></message>");
+    REQUIRE(alice.client.wait_for([](const Stanza& s) { return s.id() == "offline-try"; }));
+    Online bob_again(server, "bob", "r2");
+    CHECK(bob_again.client.expect_none([](const Stanza& s) { return s.name() == "message"; }, 1s));
+}
+
+TEST_CASE("issue 4: refusal to a member is byte-for-byte the refusal for a non-existent account") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    const auto member = server.jid("bob");
+    const auto ghost = server.jid("ghost");
+    const auto staff_no_grant = server.jid("kim");
+    auto a = probes(member, "p");
+    auto b = probes(ghost, "p");
+    auto c = probes(staff_no_grant, "p");
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto id = a[i].substr(a[i].find("id='") + 4);
+        id = id.substr(0, id.find('\''));
+        CAPTURE(a[i]);
+        auto to_member = refusal_for(alice.client, a[i], id);
+        REQUIRE(to_member);
+        auto to_ghost = refusal_for(alice.client, b[i], id);
+        REQUIRE(to_ghost);
+        auto to_staff = refusal_for(alice.client, c[i], id);
+        REQUIRE(to_staff);
+        CHECK(replace_all(to_member->to_xml(), member, "X") ==
+              replace_all(to_ghost->to_xml(), ghost, "X"));
+        CHECK(replace_all(to_member->to_xml(), member, "X") ==
+              replace_all(to_staff->to_xml(), staff_no_grant, "X"));
+    }
+}
+
+TEST_CASE("issue 4: the refusal text follows xml:lang (German and English)") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    alice.client.send("<message to='" + server.jid("bob") +
+                      "' type='chat' id='de1' xml:lang='de'><body>hallo</body></message>");
+    auto de = alice.client.wait_for([](const Stanza& s) { return s.id() == "de1"; });
+    REQUIRE(de);
+    auto text = de->child("error")->child("text", stanza_errors);
+    REQUIRE(text);
+    // libstrophe reports xml:lang without its prefix.
+    CHECK(text->attr("lang") == "de");
+    CHECK(text->text().find("Mitglieder") != std::string::npos);
+    alice.client.send("<message to='" + server.jid("bob") +
+                      "' type='chat' id='en1' xml:lang='en'><body>hello</body></message>");
+    auto en = alice.client.wait_for([](const Stanza& s) { return s.id() == "en1"; });
+    REQUIRE(en);
+    CHECK(en->child("error")->child("text", stanza_errors)->attr("lang") == "en");
+}
+
+TEST_CASE("issue 4: a supporter's message opens a grant with roster pushes; the member can answer") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online alice2(server, "alice", "tablet");
+    Online sam(server, "sam");
+
+    // Before the grant alice cannot write to sam.
+    auto before = refusal_for(alice.client,
+                              "<message to='" + server.jid("sam") +
+                                  "' type='chat' id='pre'><body>hi</body></message>",
+                              "pre");
+    REQUIRE(before);
+    check_refusal(*before);
+
+    sam.client.send("<message to='" + server.jid("alice") +
+                    "' type='chat' id='open'><body>Hi Alice, I'm Sam</body></message>");
+    for (auto* c : {&alice.client, &alice2.client}) {
+        auto push = roster_push_for(*c, server.jid("sam"), "both");
+        REQUIRE_MESSAGE(push, "no roster push; log:\n" << server.log_tail());
+        auto item = push->child("query", "jabber:iq:roster")->child("item");
+        CHECK(item->child_text("group") == "Peer support");
+        CHECK(item->attr("name") == "sam");
+    }
+    REQUIRE(alice.client.wait_for(
+        [](const Stanza& s) { return is_message_with_body(s, "Hi Alice, I'm Sam"); }));
+    // sam's roster gets alice too.
+    CHECK(roster_push_for(sam.client, server.jid("alice"), "both"));
+    // Presence flows both ways now (mutual subscription).
+    CHECK(alice.client.wait_for([&](const Stanza& s) {
+        return s.name() == "presence" && s.from() == sam.client.bound_jid();
+    }));
+
+    // Every stanza kind now passes, to bare and full JID.
+    alice.client.send("<message to='" + server.jid("sam") +
+                      "' type='chat'><body>reply bare</body></message>");
+    CHECK(sam.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "reply bare"); }));
+    alice.client.send("<message to='" + sam.client.bound_jid() +
+                      "' type='chat'><body>reply full</body></message>");
+    CHECK(sam.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "reply full"); }));
+    alice.client.send("<iq to='" + sam.client.bound_jid() +
+                      "' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+    CHECK(sam.client.wait_for([](const Stanza& s) { return s.name() == "iq" && s.id() == "v1"; }));
+    alice.client.send("<presence to='" + sam.client.bound_jid() + "' id='dp'/>");
+    CHECK(sam.client.wait_for([](const Stanza& s) { return s.name() == "presence" && s.id() == "dp"; }));
+    // bob (another member) still can't reach alice, and alice still can't reach bob.
+    Online bob(server, "bob");
+    auto mm = refusal_for(bob.client,
+                          "<message to='" + server.jid("alice") +
+                              "' type='chat' id='mm'><body>x</body></message>",
+                          "mm");
+    REQUIRE(mm);
+    check_refusal(*mm);
+}
+
+TEST_CASE("issue 4: staff may query a member without a grant and get the answer") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online kim(server, "kim");
+    kim.client.send("<iq to='" + alice.client.bound_jid() +
+                    "' type='get' id='kq'><query xmlns='jabber:iq:version'/></iq>");
+    auto q = alice.client.wait_for([](const Stanza& s) { return s.id() == "kq"; });
+    REQUIRE(q);
+    alice.client.send("<iq to='" + kim.client.bound_jid() +
+                      "' type='result' id='kq'><query xmlns='jabber:iq:version'/></iq>");
+    CHECK(kim.client.wait_for([](const Stanza& s) { return s.id() == "kq" && s.type() == "result"; }));
+    // An IQ query without content does not open a conversation.
+    auto still = refusal_for(alice.client,
+                             "<message to='" + server.jid("kim") +
+                                 "' type='chat' id='k2'><body>hi</body></message>",
+                             "k2");
+    REQUIRE(still);
+    check_refusal(*still);
+}
+
+TEST_CASE("issue 4: grants work with the member or the supporter offline") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    {
+        Online sam(server, "sam");
+        sam.client.send("<message to='" + server.jid("alice") +
+                        "' type='chat'><body>while you were away</body></message>");
+        sam.sync();
+    }
+    Online alice(server, "alice", "r1", true);
+    CHECK(alice.client.wait_for(
+        [](const Stanza& s) { return is_message_with_body(s, "while you were away"); }));
+    // sam is offline now: alice's answer waits for sam.
+    alice.client.send("<message to='" + server.jid("sam") +
+                      "' type='chat' id='ans'><body>thanks</body></message>");
+    CHECK(alice.client.expect_none([](const Stanza& s) { return s.id() == "ans"; }, 1s));
+    Online sam(server, "sam", "r2", true);
+    CHECK(sam.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "thanks"); }));
+}
+
+TEST_CASE("issue 4: ending a grant by ad-hoc command removes the right and the roster item") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    sam.client.send("<message to='" + server.jid("alice") + "' type='chat'><body>hello</body></message>");
+    REQUIRE(roster_push_for(alice.client, server.jid("sam"), "both"));
+
+    // The command is listed for staff, not for members.
+    auto items = "<iq type='get' to='" + server.domain() +
+                 "' id='ci'><query xmlns='http://jabber.org/protocol/disco#items' "
+                 "node='http://jabber.org/protocol/commands'/></iq>";
+    auto staff_list = sam.client.iq_roundtrip(items);
+    REQUIRE(staff_list);
+    CHECK(staff_list->to_xml().find("urn:haven:peersupport:end-conversation") != std::string::npos);
+    auto member_list = alice.client.iq_roundtrip(items);
+    REQUIRE(member_list);
+    CHECK(member_list->to_xml().find("urn:haven:peersupport:end-conversation") ==
+          std::string::npos);
+
+    auto first = sam.client.iq_roundtrip(
+        "<iq type='set' to='" + server.domain() +
+        "' id='c1'><command xmlns='http://jabber.org/protocol/commands' "
+        "node='urn:haven:peersupport:end-conversation' action='execute'/></iq>");
+    REQUIRE(first);
+    auto cmd = first->child("command", "http://jabber.org/protocol/commands");
+    REQUIRE(cmd);
+    CHECK(cmd->attr("status") == "executing");
+    auto value = server.jid("sam") + " " + server.jid("alice");
+    CHECK(first->to_xml().find(value) != std::string::npos);
+    auto done = sam.client.iq_roundtrip(
+        "<iq type='set' to='" + server.domain() +
+        "' id='c2'><command xmlns='http://jabber.org/protocol/commands' "
+        "node='urn:haven:peersupport:end-conversation' sessionid='" + cmd->attr("sessionid") +
+        "' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='conversation'>"
+        "<value>" + value + "</value></field></x></command></iq>");
+    REQUIRE(done);
+    CHECK(done->child("command", "http://jabber.org/protocol/commands")->attr("status") ==
+          "completed");
+    CHECK(roster_push_for(alice.client, server.jid("sam"), "remove"));
+    auto after = refusal_for(alice.client,
+                             "<message to='" + server.jid("sam") +
+                                 "' type='chat' id='after'><body>still there?</body></message>",
+                             "after");
+    REQUIRE(after);
+    check_refusal(*after);
+    // A member cannot run it.
+    auto denied = alice.client.iq_roundtrip(
+        "<iq type='set' to='" + server.domain() +
+        "' id='c3'><command xmlns='http://jabber.org/protocol/commands' "
+        "node='urn:haven:peersupport:end-conversation' action='execute'/></iq>");
+    REQUIRE(denied);
+    CHECK(denied->type() == "error");
+}
+
+TEST_CASE("issue 4: havenctl grant list/end on a running server; grants survive a restart") {
+    TestServer server;
+    add_users(server);
+    server.start();
+    {
+        Online sam(server, "sam");
+        sam.client.send("<message to='" + server.jid("alice") +
+                        "' type='chat'><body>first contact</body></message>");
+        sam.sync();
+    }
+    auto list = server.run_ctl({"grant", "list"});
+    CHECK(list.exit_code == 0);
+    CHECK(list.out.find(server.jid("sam") + " -> " + server.jid("alice")) != std::string::npos);
+
+    REQUIRE(server.restart() == 0);
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    alice.client.send("<message to='" + server.jid("sam") +
+                      "' type='chat'><body>after restart</body></message>");
+    CHECK(sam.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "after restart"); }));
+
+    auto end = server.run_ctl({"grant", "end", server.jid("sam"), server.jid("alice")});
+    CHECK_MESSAGE(end.exit_code == 0, end.err);
+    // The running server notices within seconds and pushes the removal.
+    CHECK(roster_push_for(alice.client, server.jid("sam"), "remove"));
+    auto after = refusal_for(alice.client,
+                             "<message to='" + server.jid("sam") +
+                                 "' type='chat' id='x'><body>hello?</body></message>",
+                             "x");
+    REQUIRE(after);
+    check_refusal(*after);
+    CHECK(server.run_ctl({"grant", "list"}).out.empty());
+}
+
+TEST_CASE("issue 4: roles from the config win over the database") {
+    TestServer server({.config = {{"peersupport.supporters", toml_array({"bob@localhost"})}}});
+    add_users(server);
+    server.start();
+    Online bob(server, "bob");
+    Online alice(server, "alice");
+    bob.client.send("<message to='" + server.jid("alice") + "' type='chat'><body>bob here</body></message>");
+    CHECK(alice.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "bob here"); }));
+    auto roles = server.run_ctl({"user", "list"});
+    CHECK(roles.out.find(server.jid("bob") + " supporter") != std::string::npos);
+}
+
+TEST_CASE("issue 4: with the module disabled Haven is a plain XMPP server") {
+    TestServer server({.config = {{"peersupport.enabled", "false"}}});
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online bob(server, "bob");
+    alice.client.send("<message to='" + server.jid("bob") + "' type='chat'><body>plain</body></message>");
+    CHECK(bob.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "plain"); }));
+}

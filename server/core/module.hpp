@@ -83,6 +83,7 @@ private:
     const ModuleInfo& info_;
     std::vector<HookId> hooks_;
     std::vector<std::string> features_;
+    std::vector<std::string> account_features_;
     struct Ticker {
         Ticker(boost::asio::io_context& io, std::chrono::milliseconds i, std::function<void()> f)
             : timer(io), interval(i), fn(std::move(f)) {}

@@ -203,6 +203,7 @@ ModuleContext::~ModuleContext() {
         }
     };
     remove(server_.features(), features_);
+    remove(server_.account_features(), account_features_);
 }
 
 const Logger& ModuleContext::log() const { return server_.log(); }
@@ -230,7 +231,8 @@ void ModuleContext::add_feature(std::string feature) {
 void ModuleContext::add_account_feature(std::string feature) {
     auto& list = server_.account_features();
     if (std::find(list.begin(), list.end(), feature) == list.end()) {
-        list.push_back(std::move(feature));
+        list.push_back(feature);
+        account_features_.push_back(std::move(feature));
     }
 }
 

@@ -131,9 +131,12 @@ void Transport::resume_reading() {
 
 void Transport::do_read() {
     reading_ = false;
+    if (closing_) {
+        return;  // input after our closing tag is discarded by linger_read()
+    }
     // A bounded number of reads per turn keeps one busy client from starving the others.
     for (int i = 0; i < 8; ++i) {
-        if (closed_ || paused_ || handshaking_ || pending_tls_) {
+        if (closed_ || closing_ || paused_ || handshaking_ || pending_tls_) {
             return;
         }
         std::size_t n = 0;
@@ -309,7 +312,34 @@ void Transport::finish_close() {
         ERR_clear_error();
         SSL_shutdown(ssl_.get());  // best effort close_notify; we don't wait for the peer's
     }
-    close_now("closed");
+    // Lingering close: end our direction, then read and discard until the peer closes too.
+    // Closing with unread input makes the kernel answer with a reset, which can destroy the
+    // stream error still waiting in the peer's receive buffer (a client in the middle of sending
+    // an oversized stanza would never learn why it was cut off). Bounded here by bytes and by
+    // the owner's close deadline in time.
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+        close_now("closed");
+        return;
+    }
+    linger_read();
+}
+
+void Transport::linger_read() {
+    while (!closed_) {
+        boost::system::error_code ec;
+        const std::size_t n = socket_.read_some(asio::buffer(scratch_.data(), scratch_.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            wait(false, &Transport::linger_read);
+            return;
+        }
+        discarded_ += n;
+        if (ec || discarded_ > max_linger_bytes) {
+            close_now("closed");
+            return;
+        }
+    }
 }
 
 void Transport::close_now(std::string_view reason) {

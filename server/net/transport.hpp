@@ -68,6 +68,7 @@ private:
     void compact();
     void wait(bool for_write, void (Transport::*next)());
     void finish_close();
+    void linger_read();
 
     tcp::socket socket_;
     TransportHandler& handler_;
@@ -87,6 +88,8 @@ private:
     bool write_waiting_ = false;
     bool closing_ = false;
     bool closed_ = false;
+    std::size_t discarded_ = 0;  // input thrown away while lingering after our close
+    static constexpr std::size_t max_linger_bytes = 1024 * 1024;
     std::string last_error_;
 };
 

@@ -213,8 +213,8 @@ class TestServer:
 
     def write_config(self) -> None:
         # Core keys spelled out so a changed server default cannot change what tests exercise.
-        # Module options (offline.quota, peersupport.*) are left out: havend rejects sections of
-        # modules it was built without, so tests that rely on one set it via config.
+        # Module options are left out except peersupport.enabled (see below); tests that rely
+        # on another module option set it via config.
         entries = [
             ("server", "domain", self.domain),
             ("server", "data_dir", self.data_dir),
@@ -230,6 +230,9 @@ class TestServer:
             ("limits", "unauthenticated_timeout_s", 30),
             ("registration", "enabled", False),
             ("log", "level", "debug"),
+            # Standard-protocol tests run against a plain XMPP server; peer-support tests set
+            # "peersupport.enabled": True.
+            ("peersupport", "enabled", False),
         ]
         for dotted, value in self.config.items():
             section, _, key = dotted.rpartition(".")

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,14 @@ namespace {
 constexpr std::string_view stanza_errors = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 // alice, bob: members; sam, kim: supporters; ada: admin. "ghost" does not exist.
+// The harness defaults to a plain XMPP server; these tests run with the module on.
+ServerOptions peersupport_on(std::map<std::string, std::string> extra = {}) {
+    ServerOptions o;
+    o.config = std::move(extra);
+    o.config.emplace("peersupport.enabled", "true");
+    return o;
+}
+
 void add_users(TestServer& server) {
     server.add_user("alice", "pw-alice");
     server.add_user("bob", "pw-bob");
@@ -117,7 +126,7 @@ std::optional<Stanza> roster_push_for(TestClient& c, const std::string& contact,
 }  // namespace
 
 TEST_CASE("issue 4: a member reaches no other member by any stanza kind, with no side effects") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     Online alice(server, "alice");
@@ -152,7 +161,7 @@ TEST_CASE("issue 4: a member reaches no other member by any stanza kind, with no
 }
 
 TEST_CASE("issue 4: refusal to a member is byte-for-byte the refusal for a non-existent account") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     Online alice(server, "alice");
@@ -180,7 +189,7 @@ TEST_CASE("issue 4: refusal to a member is byte-for-byte the refusal for a non-e
 }
 
 TEST_CASE("issue 4: the refusal text follows xml:lang (German and English)") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     Online alice(server, "alice");
@@ -201,7 +210,7 @@ TEST_CASE("issue 4: the refusal text follows xml:lang (German and English)") {
 }
 
 TEST_CASE("issue 4: a supporter's message opens a grant with roster pushes; the member can answer") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     Online alice(server, "alice");
@@ -257,7 +266,7 @@ TEST_CASE("issue 4: a supporter's message opens a grant with roster pushes; the 
 }
 
 TEST_CASE("issue 4: staff may query a member without a grant and get the answer") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     Online alice(server, "alice");
@@ -279,7 +288,7 @@ TEST_CASE("issue 4: staff may query a member without a grant and get the answer"
 }
 
 TEST_CASE("issue 4: grants work with the member or the supporter offline") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     {
@@ -300,7 +309,7 @@ TEST_CASE("issue 4: grants work with the member or the supporter offline") {
 }
 
 TEST_CASE("issue 4: ending a grant by ad-hoc command removes the right and the roster item") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     Online alice(server, "alice");
@@ -356,7 +365,7 @@ TEST_CASE("issue 4: ending a grant by ad-hoc command removes the right and the r
 }
 
 TEST_CASE("issue 4: havenctl grant list/end on a running server; grants survive a restart") {
-    TestServer server;
+    TestServer server(peersupport_on());
     add_users(server);
     server.start();
     {
@@ -390,7 +399,7 @@ TEST_CASE("issue 4: havenctl grant list/end on a running server; grants survive 
 }
 
 TEST_CASE("issue 4: roles from the config win over the database") {
-    TestServer server({.config = {{"peersupport.supporters", toml_array({"bob@localhost"})}}});
+    TestServer server(peersupport_on({{"peersupport.supporters", toml_array({"bob@localhost"})}}));
     add_users(server);
     server.start();
     Online bob(server, "bob");

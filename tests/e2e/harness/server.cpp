@@ -466,6 +466,9 @@ void TestServer::write_config() const {
         {"limits", "unauthenticated_timeout_s", "30"},
         {"registration", "enabled", "false"},
         {"log", "level", toml_string("debug")},
+        // Tests of the standard protocols run against a plain XMPP server (members could not
+        // talk to each other otherwise); peer-support tests set "peersupport.enabled" = "true".
+        {"peersupport", "enabled", "false"},
     };
     for (const auto& [dotted, value] : options_.config) {
         auto [section, key] = split_key(dotted);

@@ -17,24 +17,6 @@ namespace {
 
 constexpr std::string_view store = "private";
 
-// Parses XML this module serialised earlier (one element) back into an Element.
-std::optional<Element> parse_stored(std::string_view text) {
-    struct One final : xml::StreamHandler {
-        std::optional<Element> out;
-        void on_stream_open(xml::StreamHeader&&) override {}
-        bool on_stanza(Element&& e) override {
-            out = std::move(e);
-            return false;
-        }
-        void on_stream_close() override {}
-    } one;
-    xml::StreamParser parser(one, {.max_stanza_bytes = text.size() + 64, .max_depth = 64});
-    if (parser.feed(xml::serialize_stream_open(ns::client, {})) != xml::ParseError::None ||
-        parser.feed(text) != xml::ParseError::None) {
-        return std::nullopt;
-    }
-    return std::move(one.out);
-}
 
 // Clark notation, "{namespace}name": unambiguous because an element name cannot contain '}'.
 std::string key_of(const Element& e) { return "{" + e.ns() + "}" + e.name(); }
@@ -95,7 +77,7 @@ private:
             for (const auto* f : *list) {
                 std::optional<Element> data;
                 if (auto stored = kv.get(user, store, key_of(*f))) {
-                    data = parse_stored(*stored);
+                    data = xml::parse_fragment(*stored);
                 }
                 // Nothing stored: the empty element asked for (XEP-0049 example 2 shape).
                 query.add(data ? std::move(*data) : Element(f->name(), f->ns()));

@@ -16,24 +16,6 @@ namespace {
 constexpr std::string_view store = "vcard";  // sealed at rest by the server's KeyValueStore
 constexpr std::string_view key = "vcard";
 
-// Parses XML this module serialised earlier (one element) back into an Element.
-std::optional<Element> parse_stored(std::string_view text) {
-    struct One final : xml::StreamHandler {
-        std::optional<Element> out;
-        void on_stream_open(xml::StreamHeader&&) override {}
-        bool on_stanza(Element&& e) override {
-            out = std::move(e);
-            return false;
-        }
-        void on_stream_close() override {}
-    } one;
-    xml::StreamParser parser(one, {.max_stanza_bytes = text.size() + 64, .max_depth = 64});
-    if (parser.feed(xml::serialize_stream_open(ns::client, {})) != xml::ParseError::None ||
-        parser.feed(text) != xml::ParseError::None) {
-        return std::nullopt;
-    }
-    return std::move(one.out);
-}
 
 class Vcard {
 public:
@@ -62,7 +44,7 @@ private:
         std::optional<Element> card;
         // kv rows exist only for accounts, so a missing account simply has no vCard.
         if (auto stored = server_.kv().get(e.to.local(), store, key)) {
-            card = parse_stored(*stored);
+            card = xml::parse_fragment(*stored);
             if (!card) {
                 server_.log().error("vcard: a stored vCard does not parse");
             }

@@ -68,30 +68,6 @@ Verdict classify(const Element& message) {
     return Verdict::Drop;
 }
 
-// Parses one stored stanza back into an Element.
-class OneStanza final : public xml::StreamHandler {
-public:
-    std::optional<Element> parse(std::string_view payload) {
-        xml::StreamParser parser(*this, xml::ParserLimits{16 * 1024 * 1024, 256});
-        std::string doc = xml::serialize_stream_open(ns::client, {});
-        doc += payload;
-        if (parser.feed(doc) != xml::ParseError::None) {
-            return std::nullopt;
-        }
-        return std::move(result_);
-    }
-
-private:
-    void on_stream_open(xml::StreamHeader&&) override {}
-    bool on_stanza(Element&& stanza) override {
-        result_ = std::move(stanza);
-        return false;  // exactly one stanza
-    }
-    void on_stream_close() override {}
-
-    std::optional<Element> result_;
-};
-
 class Offline {
 public:
     explicit Offline(ModuleContext& m)
@@ -155,7 +131,7 @@ private:
         std::vector<std::int64_t> done;
         done.reserve(messages.size());
         for (const auto& stored : messages) {
-            auto stanza = OneStanza().parse(stored.payload);
+            auto stanza = xml::parse_fragment(stored.payload);
             if (!stanza) {
                 // Cannot happen for what we wrote; dropping it keeps one bad row from blocking
                 // the queue forever.

@@ -30,7 +30,7 @@ public:
             m.hook(target, [this](StanzaEvent& e) { return received(e); }, prio::fallback + 10);
         }
         auto id = server_.session_closed.connect([this](Session& s) { enabled_.erase(s.id()); });
-        m.own_connection([this, id] { server_.session_closed.disconnect(id); });
+        m.own_connection([&s = server_, id] { s.session_closed.disconnect(id); });
     }
 
 private:

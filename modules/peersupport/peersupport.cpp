@@ -14,6 +14,7 @@
 #include "server/storage/kv_store.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/storage/user_store.hpp"
+#include "server/xml/stream_parser.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/rfc6121_roster.hpp"
 #include "xeps/xep0050_commands.hpp"
@@ -201,14 +202,11 @@ private:
 
     std::string display_name(std::string_view localpart) const {
         // The supporter's vCard nickname or full name when set, else the account name.
-        if (auto vcard = server_.kv().get(localpart, "vcard", "vcard")) {
-            for (auto tag : {"<NICKNAME>", "<FN>"}) {
-                auto pos = vcard->find(tag);
-                if (pos != std::string::npos) {
-                    auto start = pos + std::string_view(tag).size();
-                    auto end = vcard->find('<', start);
-                    if (end != std::string::npos && end > start) {
-                        return vcard->substr(start, end - start);
+        if (auto stored = server_.kv().get(localpart, "vcard", "vcard")) {
+            if (auto vcard = xml::parse_fragment(*stored)) {
+                for (auto field : {"NICKNAME", "FN"}) {
+                    if (auto text = vcard->child_text(field); !text.empty()) {
+                        return text;
                     }
                 }
             }

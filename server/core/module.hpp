@@ -48,6 +48,9 @@ class ModuleContext {
 public:
     ModuleContext(Server& server, const ModuleInfo& info);
     ~ModuleContext();
+    // Undoes every hook, timer, feature and connection registered through this context
+    // (idempotent). The server calls it before destroying the module's state.
+    void release();
     ModuleContext(const ModuleContext&) = delete;
     ModuleContext& operator=(const ModuleContext&) = delete;
 

@@ -111,7 +111,11 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
 
 Server::~Server() {
     // Unload in reverse order so later modules can rely on earlier services while unloading.
+    // Hooks, timers and signal connections go first, so none of them can reach a module's
+    // state once it is being destroyed.
     while (!modules_.empty()) {
+        modules_.back().context->release();
+        modules_.back().state.reset();
         modules_.pop_back();
     }
     pool_.join();
@@ -185,7 +189,9 @@ const ModuleInfo* ModuleRegistry::find(std::string_view name) const {
 ModuleContext::ModuleContext(Server& server, const ModuleInfo& info)
     : server_(server), info_(info) {}
 
-ModuleContext::~ModuleContext() {
+ModuleContext::~ModuleContext() { release(); }
+
+void ModuleContext::release() {
     for (auto& t : timers_) {
         t->timer.cancel();
     }
@@ -204,6 +210,11 @@ ModuleContext::~ModuleContext() {
     };
     remove(server_.features(), features_);
     remove(server_.account_features(), account_features_);
+    timers_.clear();
+    hooks_.clear();
+    disconnects_.clear();
+    features_.clear();
+    account_features_.clear();
 }
 
 const Logger& ModuleContext::log() const { return server_.log(); }

@@ -423,3 +423,26 @@ std::string serialize_stream_open(std::string_view content_ns,
 }
 
 }  // namespace haven::xml
+
+namespace haven::xml {
+
+std::optional<Element> parse_fragment(std::string_view text, std::string_view content_ns) {
+    struct One final : StreamHandler {
+        std::optional<Element> out;
+        void on_stream_open(StreamHeader&&) override {}
+        bool on_stanza(Element&& e) override {
+            out = std::move(e);
+            return false;  // one element only
+        }
+        void on_stream_close() override {}
+    } one;
+    // Our own data: no tighter limits than the largest configurable ones it was accepted under.
+    StreamParser parser(one, {.max_stanza_bytes = text.size() + 64, .max_depth = 256});
+    if (parser.feed(serialize_stream_open(content_ns, {})) != ParseError::None ||
+        parser.feed(text) != ParseError::None) {
+        return std::nullopt;
+    }
+    return std::move(one.out);
+}
+
+}  // namespace haven::xml

@@ -1,6 +1,8 @@
 // Incremental XMPP stream parser on Expat: RFC 6120 restricted XML, stanza size and depth caps.
 #pragma once
 
+#include <optional>
+
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -126,4 +128,12 @@ std::string serialize_stream_open(std::string_view content_ns,
 
 inline constexpr std::string_view stream_close_tag = "</stream:stream>";
 
+}  // namespace haven::xml
+
+namespace haven::xml {
+// Parses one element serialised earlier by this server (stored vCards, offline stanzas,
+// pending subscriptions) back into an Element, under the same restricted-XML rules as the
+// network. `content_ns` is the default namespace it was written in. nullopt if malformed.
+std::optional<Element> parse_fragment(std::string_view text,
+                                      std::string_view content_ns = "jabber:client");
 }  // namespace haven::xml

@@ -419,3 +419,19 @@ TEST_CASE("issue 4: with the module disabled Haven is a plain XMPP server") {
     alice.client.send("<message to='" + server.jid("bob") + "' type='chat'><body>plain</body></message>");
     CHECK(bob.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "plain"); }));
 }
+
+TEST_CASE("issue 4: the roster item carries the supporter's vCard nickname") {
+    TestServer server(peersupport_on());
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    REQUIRE(sam.client.iq_roundtrip("<iq type='set' id='vc'><vCard xmlns='vcard-temp'>"
+                                    "<FN>Samuel R.</FN><NICKNAME>Sam &amp; Co</NICKNAME>"
+                                    "</vCard></iq>"));
+    sam.client.send("<message to='" + server.jid("alice") +
+                    "' type='chat'><body>hello from Sam</body></message>");
+    auto push = roster_push_for(alice.client, server.jid("sam"), "both");
+    REQUIRE(push);
+    CHECK(push->child("query", "jabber:iq:roster")->child("item")->attr("name") == "Sam & Co");
+}

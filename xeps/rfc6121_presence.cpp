@@ -32,8 +32,12 @@ using storage::RosterItem;
 // this many targets a session's further directed presence is delivered but not tracked.
 constexpr std::size_t max_directed = 1000;
 
-bool has_from(const RosterItem& i) { return i.subscription == "from" || i.subscription == "both"; }
-bool has_to(const RosterItem& i) { return i.subscription == "to" || i.subscription == "both"; }
+bool has_from(const RosterItem& i) {
+    return i.subscription == "from" || i.subscription == "both";
+}
+bool has_to(const RosterItem& i) {
+    return i.subscription == "to" || i.subscription == "both";
+}
 void set_subscription(RosterItem& i, bool to, bool from) {
     i.subscription = to ? (from ? "both" : "to") : (from ? "from" : "none");
 }
@@ -71,33 +75,12 @@ int parse_priority(const Element& presence) {
     return static_cast<int>(std::clamp<long long>(value, -128, 127));
 }
 
-// Reads back a stanza stored with xml::serialize(stanza, ns::client).
-std::optional<Element> parse_stored(std::string_view text) {
-    struct Capture : xml::StreamHandler {
-        std::optional<Element> stanza;
-        void on_stream_open(xml::StreamHeader&&) override {}
-        bool on_stanza(Element&& e) override {
-            stanza = std::move(e);
-            return false;
-        }
-        void on_stream_close() override {}
-    } capture;
-    xml::StreamParser parser(capture, xml::ParserLimits{});
-    std::string doc = "<stream:stream xmlns='jabber:client' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    doc += text;
-    if (parser.feed(doc) != xml::ParseError::None) {
-        return std::nullopt;
-    }
-    return std::move(capture.stanza);
-}
-
 // One contact in one user's roster, with the flags kept beside the roster row.
 struct Entry {
     RosterItem item;
     bool stored = false;    // a roster row exists
     bool hidden = false;    // the row only holds a pending-in request (roster_kv::hidden)
-    bool was_hidden = false;
+    bool had_flag = false;  // the roster_kv::hidden flag is set
     bool approved = false;  // pre-approved (roster_kv::approved)
     bool was_approved = false;
 
@@ -133,7 +116,8 @@ private:
         if (auto item = server_.roster().get(local, contact)) {
             e.item = std::move(*item);
             e.stored = true;
-            e.hidden = e.was_hidden = kv_flag(local, roster_kv::hidden, contact);
+            e.had_flag = kv_flag(local, roster_kv::hidden, contact);
+            e.hidden = roster_kv::is_hidden(e.item, e.had_flag);
         } else {
             e.item.contact = contact;
         }
@@ -160,15 +144,15 @@ private:
             if (e.stored) {
                 server_.roster().remove(local, e.item.contact);
             }
-            set_kv_flag(local, roster_kv::hidden, e.item.contact, e.was_hidden, false);
+            set_kv_flag(local, roster_kv::hidden, e.item.contact, e.had_flag, false);
             set_kv_flag(local, roster_kv::approved, e.item.contact, e.was_approved, false);
             e.stored = false;
-            e.was_hidden = e.hidden = e.was_approved = false;
+            e.had_flag = e.hidden = e.was_approved = false;
             return;
         }
-        set_kv_flag(local, roster_kv::hidden, e.item.contact, e.was_hidden, e.hidden);
+        set_kv_flag(local, roster_kv::hidden, e.item.contact, e.had_flag, e.hidden);
         set_kv_flag(local, roster_kv::approved, e.item.contact, e.was_approved, e.approved);
-        e.was_hidden = e.hidden;
+        e.had_flag = e.hidden;
         e.was_approved = e.approved;
         server_.roster().put(local, e.item);
         e.stored = true;
@@ -299,7 +283,7 @@ private:
                 if (blocking && from && blocking->blocks(local, *from)) {
                     continue;
                 }
-                if (auto request = parse_stored(item.pending_subscribe)) {
+                if (auto request = xml::parse_fragment(item.pending_subscribe)) {
                     session.send(*request);
                 }
             }
@@ -595,7 +579,9 @@ private:
     std::unordered_set<std::uint64_t> announced_;  // sessions initial_presence was emitted for
 };
 
-std::unique_ptr<Presence> load(ModuleContext& m) { return std::make_unique<Presence>(m); }
+std::unique_ptr<Presence> load(ModuleContext& m) {
+    return std::make_unique<Presence>(m);
+}
 
 }  // namespace
 }  // namespace haven::xeps

@@ -66,7 +66,8 @@ public:
     Roster& operator=(const Roster&) = delete;
 
     void push(std::string_view localpart, const RosterItem& item) override {
-        if (!any_interested(localpart) || flag(localpart, roster_kv::hidden, item.contact)) {
+        if (!any_interested(localpart) ||
+            roster_kv::is_hidden(item, flag(localpart, roster_kv::hidden, item.contact))) {
             return;
         }
         send_push(localpart,
@@ -131,7 +132,7 @@ private:
         const std::string ver = version(local);
         const auto* query = e.stanza.child("query", ns::roster);
         // XEP-0237 §4: the client's cached copy is current, so the result carries no roster.
-        if (query && query->has_attr("ver") && query->attr("ver") == "never") {
+        if (query && query->has_attr("ver") && query->attr("ver") == ver) {
             e.reply(make_result(e.stanza));
             return Flow::Stop;
         }
@@ -141,7 +142,7 @@ private:
         const auto hidden = keys(local, roster_kv::hidden);
         const auto approved = keys(local, roster_kv::approved);
         for (const auto& item : server_.roster().get_all(local)) {
-            if (!hidden.contains(item.contact)) {
+            if (!roster_kv::is_hidden(item, hidden.contains(item.contact))) {
                 out.add(item_element(item, approved.contains(item.contact)));
             }
         }
@@ -160,8 +161,8 @@ private:
             return Flow::Stop;
         }
         const auto* query = e.stanza.child("query", ns::roster);
-        const auto items = query ? query->children("item", ns::roster)
-                                 : std::vector<const Element*>{};
+        const auto items =
+            query ? query->children("item", ns::roster) : std::vector<const Element*>{};
         if (items.size() != 1) {
             e.reply_error("bad-request", "a roster set carries exactly one item");
             return Flow::Stop;
@@ -210,7 +211,8 @@ private:
         }
 
         auto existing = server_.roster().get(local, contact);
-        const bool hidden = existing && flag(local, roster_kv::hidden, contact);
+        const bool hidden_flag = existing && flag(local, roster_kv::hidden, contact);
+        const bool hidden = existing && roster_kv::is_hidden(*existing, hidden_flag);
         if (!existing || hidden) {
             auto all = server_.roster().get_all(local).size();
             auto pending_only = server_.kv().list_keys(local, roster_kv::hidden).size();
@@ -224,7 +226,7 @@ private:
         item.name = std::move(name);
         item.groups = std::move(groups);
         server_.roster().put(local, item);
-        if (hidden) {
+        if (hidden_flag) {
             // The user now has the contact in the roster; the pending request stays (ask_in).
             server_.kv().remove(local, roster_kv::hidden, contact);
         }
@@ -236,13 +238,17 @@ private:
     // RFC 6121 §2.5.
     Flow remove(StanzaEvent& e, const std::string& local, const std::string& contact) {
         auto existing = server_.roster().get(local, contact);
-        if (!existing || flag(local, roster_kv::hidden, contact)) {
+        const bool hidden_flag = existing && flag(local, roster_kv::hidden, contact);
+        if (!existing || roster_kv::is_hidden(*existing, hidden_flag)) {
             e.reply_error("item-not-found");  // RFC 6121 §2.5.3
             return Flow::Stop;
         }
         const bool approved = flag(local, roster_kv::approved, contact);
         server_.roster().remove(local, contact);
         server_.kv().remove(local, roster_kv::approved, contact);
+        if (hidden_flag) {
+            server_.kv().remove(local, roster_kv::hidden, contact);
+        }
         push_removed(local, contact);
         e.reply(make_result(e.stanza));
 
@@ -282,7 +288,9 @@ private:
     std::uint64_t push_counter_ = 0;
 };
 
-std::unique_ptr<Roster> load(ModuleContext& m) { return std::make_unique<Roster>(m); }
+std::unique_ptr<Roster> load(ModuleContext& m) {
+    return std::make_unique<Roster>(m);
+}
 
 }  // namespace
 }  // namespace haven::xeps

@@ -31,6 +31,13 @@ inline constexpr std::string_view hidden = "roster.hidden";
 // RFC 6121 §3.4: the user pre-approved a subscription request from this contact; shown as
 // approved='true' on the item.
 inline constexpr std::string_view approved = "roster.approved";
+
+// Whether a row with the `hidden` flag is really hidden: only while it still holds nothing but
+// the pending request, so a row that other code (re)wrote with a subscription never disappears
+// from the roster because of a stale flag.
+inline bool is_hidden(const storage::RosterItem& item, bool hidden_flag) {
+    return hidden_flag && item.subscription == "none" && item.ask_in && !item.ask_out;
+}
 }  // namespace roster_kv
 
 }  // namespace haven::xeps

@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <memory>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -18,13 +17,6 @@ namespace {
 
 constexpr const char* ns_roster = "jabber:iq:roster";
 
-// These tests check the RFC rules between ordinary accounts. The peer-support policy module
-// (modules/peersupport) restricts who may talk to whom and has its own tests; it is off here.
-ServerOptions rfc_options(std::map<std::string, std::string> config = {}) {
-    config.emplace("peersupport.enabled", "false");
-    return ServerOptions{.config = std::move(config)};
-}
-
 // Every stanza of one stream is handled in order, so once the server answered this ping it has
 // also processed everything the client sent before it, and queued for this client whatever
 // earlier stanzas (of any client) caused, ahead of the ping result.
@@ -35,7 +27,9 @@ void sync(TestClient& c, const TestServer& server) {
     REQUIRE(pong->type() == "result");
 }
 
-std::string password(std::string_view local) { return std::string(local) + "-secret"; }
+std::string password(std::string_view local) {
+    return std::string(local) + "-secret";
+}
 
 // Logs in, requests the roster (so the resource gets roster pushes) and, unless told
 // otherwise, sends initial presence.
@@ -122,8 +116,8 @@ std::string base64(std::string_view in) {
     std::string out;
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
-        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
-                     (unsigned char)in[i + 2];
+        unsigned v =
+            (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
         out += {abc[v >> 18], abc[(v >> 12) & 63], abc[(v >> 6) & 63], abc[v & 63]};
     }
     if (i + 1 == in.size()) {
@@ -141,7 +135,7 @@ std::string base64(std::string_view in) {
 TEST_CASE(
     "RFC 6121 §3.1: subscription handshake both ways — none → to/from with pushes and "
     "presence, then both") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -198,7 +192,7 @@ TEST_CASE(
 TEST_CASE(
     "RFC 6121 §3.1.3: a request to an offline contact is re-delivered at each of their logins "
     "until answered") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -240,7 +234,7 @@ TEST_CASE(
 }
 
 TEST_CASE("RFC 6121 §3.4: a pre-approved request is answered by the server at once") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -270,7 +264,7 @@ TEST_CASE("RFC 6121 §3.4: a pre-approved request is answered by the server at o
 TEST_CASE(
     "RFC 6121 §3.3, §3.2: unsubscribe and unsubscribed update both rosters and stop "
     "presence") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -324,7 +318,7 @@ TEST_CASE(
 TEST_CASE(
     "RFC 6121 §4.2, §4.4, §4.3: presence reaches subscribed contacts and the user's own "
     "resources, and never a user without a subscription") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.add_user("carol", "carol-secret");
@@ -409,7 +403,7 @@ TEST_CASE(
 }
 
 TEST_CASE("RFC 6121 §4.5.2: a dropped TCP connection sends unavailable to the subscribed contact") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -439,8 +433,9 @@ TEST_CASE("RFC 6121 §4.5.2: a dropped TCP connection sends unavailable to the s
                      base64(std::string("\0alice\0alice-secret", 19)) + "</auth>"));
     REQUIRE(raw.read_until("success"));
     REQUIRE(raw.open_stream(server.domain()));
-    REQUIRE(raw.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-                     "<resource>raw</resource></bind></iq>"));
+    REQUIRE(
+        raw.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                 "<resource>raw</resource></bind></iq>"));
     REQUIRE(raw.read_until("</iq>"));
     REQUIRE(raw.send("<presence/>"));
     const auto raw_jid = alice_jid + "/raw";
@@ -455,7 +450,7 @@ TEST_CASE("RFC 6121 §4.5.2: a dropped TCP connection sends unavailable to the s
 TEST_CASE(
     "RFC 6121 §4.6: directed presence reaches a non-contact, who gets unavailable when the "
     "sender disconnects; nobody else does") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("carol", "carol-secret");
     server.add_user("dave", "dave-secret");
@@ -468,7 +463,8 @@ TEST_CASE(
     login(dave, server, "dave");
     const auto alice_full = alice.bound_jid();
 
-    REQUIRE(alice.send("<presence to='" + carol.bound_jid() + "'><status>hi carol</status>"
+    REQUIRE(alice.send("<presence to='" + carol.bound_jid() +
+                       "'><status>hi carol</status>"
                        "</presence>"));
     auto got = carol.wait_for(presence_of(alice_full));
     REQUIRE_MESSAGE(got, server.log_tail());
@@ -497,7 +493,7 @@ TEST_CASE(
 TEST_CASE(
     "RFC 6121 §8.5.2.1.1, §4.7.2.3: a message to the bare JID goes to the highest-priority "
     "resource, a full JID reaches its resource; priorities are clamped to -128..127") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -514,8 +510,8 @@ TEST_CASE(
     int n = 0;
     auto chat = [&](const std::string& to) {
         const auto body = "m" + std::to_string(++n);
-        REQUIRE(alice.send("<message type='chat' to='" + to + "'><body>" + body +
-                           "</body></message>"));
+        REQUIRE(
+            alice.send("<message type='chat' to='" + to + "'><body>" + body + "</body></message>"));
         sync(alice, server);
         return body;
     };

@@ -2,7 +2,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -15,13 +14,6 @@ namespace {
 
 constexpr const char* ns_roster = "jabber:iq:roster";
 constexpr const char* ns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
-
-// These tests check the RFC rules between ordinary accounts. The peer-support policy module
-// (modules/peersupport) restricts who may talk to whom and has its own tests; it is off here.
-ServerOptions rfc_options(std::map<std::string, std::string> config = {}) {
-    config.emplace("peersupport.enabled", "false");
-    return ServerOptions{.config = std::move(config)};
-}
 
 // Every stanza of one stream is handled in order, so once the server answered this ping it has
 // also processed everything the client sent before it (and queued whatever that caused for
@@ -105,7 +97,7 @@ std::string error_condition(const Stanza& s) {
 TEST_CASE(
     "RFC 6121 §2.1.3, §2.3.2, §2.1.6: a roster set is pushed to every interested resource, and "
     "only to those; roster get returns the item") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -174,7 +166,7 @@ TEST_CASE(
 TEST_CASE(
     "RFC 6121 §2.5: removal is pushed as subscription='remove' to both resources; removing an "
     "unknown item is item-not-found (§2.5.3)") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.start();
     const std::string carol = "carol@example.net";
@@ -209,9 +201,9 @@ TEST_CASE(
 }
 
 TEST_CASE("RFC 6121 §2.3.3, §2.1.5: invalid roster sets and foreign rosters are refused") {
-    TestServer server(rfc_options({{"roster.max_name_bytes", "16"},
-                                   {"roster.max_group_bytes", "8"},
-                                   {"roster.max_items", "2"}}));
+    TestServer server({.config = {{"roster.max_name_bytes", "16"},
+                                  {"roster.max_group_bytes", "8"},
+                                  {"roster.max_items", "2"}}});
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -246,8 +238,9 @@ TEST_CASE("RFC 6121 §2.3.3, §2.1.5: invalid roster sets and foreign rosters ar
         CHECK(error_condition(*r) == c.condition);
     }
     // Limits are inclusive.
-    CHECK(set_type(alice, "<item jid='a@example.net' name='1234567890123456'>"
-                            "<group>12345678</group></item>") == "result");
+    CHECK(set_type(alice,
+                   "<item jid='a@example.net' name='1234567890123456'>"
+                   "<group>12345678</group></item>") == "result");
 
     // Another user's roster: neither readable nor writable (RFC 6121 §2.1.5 / §2.3.3).
     auto get = alice.iq_roundtrip("<iq type='get' to='" + bob +
@@ -286,7 +279,7 @@ TEST_CASE("RFC 6121 §2.3.3, §2.1.5: invalid roster sets and foreign rosters ar
 TEST_CASE(
     "XEP-0237 §4: a roster get with the current version gets an empty result, a stale one the "
     "whole roster, and pushes carry the new version") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.start();
 
@@ -317,7 +310,7 @@ TEST_CASE(
 TEST_CASE(
     "RFC 6121 §2.5.2: removing a contact with a mutual subscription cancels it both ways, and "
     "the contact is pushed subscription='none'") {
-    TestServer server(rfc_options());
+    TestServer server;
     server.add_user("alice", "alice-secret");
     server.add_user("bob", "bob-secret");
     server.start();
@@ -363,26 +356,25 @@ TEST_CASE(
 
     // Bob: unsubscribe and unsubscribed from alice's bare JID, his item drops to 'none', and
     // alice's resource goes offline for him.
-    auto unsub = bob.wait_for([&](const Stanza& s) {
-        return s.name() == "presence" && s.type() == "unsubscribe";
-    });
+    auto unsub = bob.wait_for(
+        [&](const Stanza& s) { return s.name() == "presence" && s.type() == "unsubscribe"; });
     REQUIRE_MESSAGE(unsub, "no unsubscribe; log:\n" << server.log_tail());
     CHECK(unsub->from() == alice_jid);
-    auto unsubd = bob.wait_for([&](const Stanza& s) {
-        return s.name() == "presence" && s.type() == "unsubscribed";
-    });
+    auto unsubd = bob.wait_for(
+        [&](const Stanza& s) { return s.name() == "presence" && s.type() == "unsubscribed"; });
     REQUIRE(unsubd);
     CHECK(unsubd->from() == alice_jid);
     REQUIRE(bob.wait_for(subscription_push(alice_jid, "none")));
     CHECK(bob.wait_for([&](const Stanza& s) {
-        return s.name() == "presence" && s.type() == "unavailable" &&
-               s.from() == alice.bound_jid();
+        return s.name() == "presence" && s.type() == "unavailable" && s.from() == alice.bound_jid();
     }));
     // And alice no longer gets bob's presence.
     REQUIRE(bob.send("<presence><status>still here</status></presence>"));
     sync(bob, server);
     sync(alice, server);
     CHECK(alice.expect_none(
-        [&](const Stanza& s) { return s.name() == "presence" && s.child_text("status") == "still here"; },
+        [&](const Stanza& s) {
+            return s.name() == "presence" && s.child_text("status") == "still here";
+        },
         std::chrono::milliseconds(1)));
 }

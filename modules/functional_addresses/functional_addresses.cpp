@@ -22,6 +22,7 @@
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/storage/kv_store.hpp"
+#include "server/storage/offline_store.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/storage/user_store.hpp"
 #include "server/xmpp/namespaces.hpp"
@@ -232,7 +233,7 @@ private:
         }
         const auto from = pseudo_jid(a, inquiry->token);
         if (inquiry->state == State::Claimed) {
-            server_.router().route(to_staff(e.stanza, a, *inquiry, inquiry->claimed_by));
+            deliver_to_staff(to_staff(e.stanza, a, *inquiry, inquiry->claimed_by));
             return;
         }
         for (const auto& staff : a.staff) {
@@ -250,9 +251,32 @@ private:
                                                               : "fa-intro-pseudonym",
                              lang),
                         {{"{address}", a.name}, {"{sender}", sender_label(a, *inquiry, lang)}}));
-                server_.router().route(std::move(intro));
+                deliver_to_staff(std::move(intro));
             }
-            server_.router().route(to_staff(e.stanza, a, *inquiry, staff));
+            deliver_to_staff(to_staff(e.stanza, a, *inquiry, staff));
+        }
+    }
+
+    // Inquiries must not be lost while no supporter is online (issue #5): a staff member who
+    // is offline gets the message queued in offline storage under this module's own limit
+    // ([functional_addresses] staff_queue_limit), not the per-user [offline] quota meant for
+    // personal chats, and is handed it with a delay stamp at the next login.
+    void deliver_to_staff(Element message) {
+        auto to = Jid::parse(message.attr("to"));
+        if (!to) {
+            return;
+        }
+        if (!server_.sessions().message_targets(to->local()).empty()) {
+            server_.router().route(std::move(message));
+            return;
+        }
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        auto limit = static_cast<std::size_t>(m_.opt_int("staff_queue_limit"));
+        if (!server_.offline().push(to->local(), now, xml::serialize(message), limit)) {
+            m_.log().warn("functional_addresses: a staff member's queue is full; an inquiry "
+                          "message could not be queued");
         }
     }
 
@@ -487,7 +511,7 @@ private:
         auto out = chat_message(pseudo_jid(a, i.token), staff);
         out.attr("xml:lang", lang);
         out.add(Element("body", std::string(ns::client))).text(fill(text(key, lang), vars));
-        server_.router().route(std::move(out));
+        deliver_to_staff(std::move(out));
     }
 
     // ---- presence and IQs to the address or an inquiry ----
@@ -803,4 +827,8 @@ HAVEN_MODULE(functional_addresses,
                                        {"en", "de"}),
              haven::config::opt_int("functional_addresses", "closed_retention_days", 30, 0, 3650,
                                     "Closed inquiries are forgotten after this many days; 0 "
-                                    "keeps them."))
+                                    "keeps them."),
+             haven::config::opt_int("functional_addresses", "staff_queue_limit", 10000, 1,
+                                    1000000,
+                                    "Inquiry messages queued per offline staff member (the "
+                                    "personal [offline] quota does not apply to them)."))

@@ -515,6 +515,24 @@ TEST_CASE("functional addresses: supporters who were offline get the queued inqu
     CHECK(lee.client.expect_none([](const Stanza& s) { return is_chat(s, "ok, waiting"); }, 300ms));
 }
 
+TEST_CASE("functional addresses: offline staff get every queued message, whatever the personal "
+          "offline quota") {
+    auto opts = options();
+    opts.config.emplace("offline.quota", "1");
+    TestServer server(opts);
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    for (auto body : {"first message", "second message", "third message"}) {
+        alice.say(address, body);
+    }
+    alice.sync();
+    Online sam(server, "sam", true);
+    for (auto body : {"first message", "second message", "third message"}) {
+        inquiry_copy(sam, body);
+    }
+}
+
 TEST_CASE("functional addresses: inquiries and their state survive a restart") {
     TestServer server(options());
     add_users(server);

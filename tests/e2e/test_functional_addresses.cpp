@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
@@ -48,31 +49,11 @@ void add_users(TestServer& server) {
     server.add_user("lee", "pw-lee", "supporter");
 }
 
-struct Online {
-    // keep: don't drop what arrived during login (offline messages are delivered right then).
+// Members and staff all use the password "pw-<name>".
+struct Online : OnlineClient {
     Online(TestServer& server, const std::string& user, bool keep = false,
            const std::string& resource = "r1")
-        : client(server, {.resource = resource}) {
-        REQUIRE_MESSAGE(client.connect(server.jid(user), "pw-" + user), client.failure());
-        REQUIRE(client.iq_roundtrip("<iq type='get' id='" + client.next_id() +
-                                    "'><query xmlns='jabber:iq:roster'/></iq>"));
-        REQUIRE(client.send("<presence/>"));
-        sync();
-        if (!keep) {
-            client.clear_received();
-        }
-    }
-    // Once the server answered an IQ it has handled everything this client sent before it.
-    void sync() {
-        REQUIRE(client.iq_roundtrip("<iq type='get' id='" + client.next_id() +
-                                    "'><ping xmlns='urn:xmpp:ping'/></iq>"));
-    }
-    void say(const std::string& to, const std::string& body, const std::string& extra = {},
-             const std::string& attrs = {}) {
-        REQUIRE(client.send("<message to='" + to + "' type='chat' id='" + client.next_id() + "'" +
-                            attrs + "><body>" + body + "</body>" + extra + "</message>"));
-    }
-    TestClient client;
+        : OnlineClient(server, user, "pw-" + user, resource, keep) {}
 };
 
 bool is_pseudo(const std::string& jid) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
@@ -35,27 +36,11 @@ void add_users(TestServer& server) {
     server.add_user("ada", "pw-ada", "admin");
 }
 
-struct Online {
-    // keep: don't drop what arrived during login (offline messages are delivered right then).
+// Members and staff all use the password "pw-<name>".
+struct Online : OnlineClient {
     Online(TestServer& server, const std::string& user, const std::string& resource = "r1",
            bool keep = false)
-        : client(server, {.resource = resource}) {
-        REQUIRE_MESSAGE(client.connect(server.jid(user), "pw-" + user), client.failure());
-        // Request the roster (to get pushes) and become available (to get messages).
-        REQUIRE(client.iq_roundtrip("<iq type='get' id='" + client.next_id() +
-                                    "'><query xmlns='jabber:iq:roster'/></iq>"));
-        REQUIRE(client.send("<presence/>"));
-        sync();
-        if (!keep) {
-            client.clear_received();  // own presence reflection, roster result: setup noise
-        }
-    }
-    // Once the server answered an IQ it has handled everything this client sent before it.
-    void sync() {
-        REQUIRE(client.iq_roundtrip("<iq type='get' id='" + client.next_id() +
-                                    "'><ping xmlns='urn:xmpp:ping'/></iq>"));
-    }
-    TestClient client;
+        : OnlineClient(server, user, "pw-" + user, resource, keep) {}
 };
 
 bool is_message_with_body(const Stanza& s, std::string_view body) {

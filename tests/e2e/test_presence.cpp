@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
@@ -17,15 +18,6 @@ namespace {
 
 constexpr const char* ns_roster = "jabber:iq:roster";
 
-// Every stanza of one stream is handled in order, so once the server answered this ping it has
-// also processed everything the client sent before it, and queued for this client whatever
-// earlier stanzas (of any client) caused, ahead of the ping result.
-void sync(TestClient& c, const TestServer& server) {
-    auto pong = c.iq_roundtrip("<iq type='get' to='" + server.domain() +
-                               "'><ping xmlns='urn:xmpp:ping'/></iq>");
-    REQUIRE_MESSAGE(pong, "no answer to a ping; server log:\n" << server.log_tail());
-    REQUIRE(pong->type() == "result");
-}
 
 std::string password(std::string_view local) {
     return std::string(local) + "-secret";

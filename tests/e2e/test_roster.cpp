@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
@@ -15,15 +16,6 @@ namespace {
 constexpr const char* ns_roster = "jabber:iq:roster";
 constexpr const char* ns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
-// Every stanza of one stream is handled in order, so once the server answered this ping it has
-// also processed everything the client sent before it (and queued whatever that caused for
-// this client before the ping result).
-void sync(TestClient& c, const TestServer& server) {
-    auto pong = c.iq_roundtrip("<iq type='get' to='" + server.domain() +
-                               "'><ping xmlns='urn:xmpp:ping'/></iq>");
-    REQUIRE_MESSAGE(pong, "no answer to a ping; server log:\n" << server.log_tail());
-    REQUIRE(pong->type() == "result");
-}
 
 void login(TestClient& c, const TestServer& server, std::string_view local) {
     REQUIRE_MESSAGE(c.connect(server.jid(local), std::string(local) + "-secret"), c.failure());

@@ -27,8 +27,9 @@ public:
     explicit LoginThrottle(Config config);
 
     // False while the account or the address is locked out. Check before running any SASL
-    // exchange, and answer a refused attempt exactly like a failed one (not-authorized), so the
-    // lockout does not reveal that the account exists.
+    // exchange (and again before declaring success). Unknown names are counted and locked out
+    // exactly like real accounts, so answering with temporary-auth-failure (as c2s does) does
+    // not reveal whether an account exists.
     bool allowed(std::string_view account, std::string_view address, Clock::time_point now) const;
 
     // `address` is whatever key the caller throttles by, e.g. an IPv4 address or an IPv6 /64.

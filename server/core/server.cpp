@@ -42,12 +42,14 @@ std::vector<OptionSpec> core_options() {
         opt_int("sasl", "max_failures_per_address", 20, 1, 100000,
                 "Failed logins per client address within the window before it is throttled."),
         opt_int("sasl", "throttle_window_s", 60, 1, 86400, "Window for counting failed logins."),
+        opt_int("sasl", "lockout_s", 300, 1, 86400,
+                "How long an account or address that reached its limit is refused."),
         opt_int("limits", "max_stanza_bytes", 262144, 1024, 16 * 1024 * 1024,
                 "Largest stanza accepted from an authenticated client (policy-violation above)."),
         opt_int("limits", "max_stanza_bytes_unauthenticated", 8192, 512, 1024 * 1024,
                 "Largest stanza accepted before authentication."),
         opt_int("limits", "unauthenticated_timeout_s", 30, 1, 3600,
-                "Seconds a connection may take to authenticate."),
+                "Seconds a connection may take to authenticate and bind a resource."),
         opt_int("limits", "max_depth", 32, 4, 256, "Deepest XML nesting accepted in a stanza."),
         opt_int("limits", "max_send_queue_bytes", 1024 * 1024, 64 * 1024, 64 * 1024 * 1024,
                 "Bytes queued for a slow client before its stream is closed."),
@@ -83,7 +85,8 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
       throttle_(auth::LoginThrottle::Config{
           static_cast<unsigned>(config_.get_int("sasl", "max_failures_per_account")),
           static_cast<unsigned>(config_.get_int("sasl", "max_failures_per_address")),
-          std::chrono::seconds(config_.get_int("sasl", "throttle_window_s"))}) {
+          std::chrono::seconds(config_.get_int("sasl", "throttle_window_s")),
+          std::chrono::seconds(config_.get_int("sasl", "lockout_s"))}) {
     auto domain = Jid::parse(config_.get_string("server", "domain"));
     if (!domain || !domain->is_domain()) {
         throw ConfigError("[server] domain: not a valid domain name");

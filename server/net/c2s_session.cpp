@@ -1,6 +1,9 @@
 // C2sSession: one client stream (RFC 6120): STARTTLS, SASL, resource binding, then stanzas.
 #include "server/net/c2s_session.hpp"
 
+#include <algorithm>
+
+#include <boost/asio/ip/address.hpp>
 #include <sodium.h>
 
 #include "server/core/accounts.hpp"
@@ -30,6 +33,25 @@ xml::ParserLimits limits_for(const Server& s, bool authenticated) {
     return l;
 }
 
+std::string throttle_key_for(const std::string& remote) {
+    // An IPv6 client is counted by its /64: one host usually holds the whole prefix and could
+    // otherwise rotate addresses past the per-address limit. IPv4 clients reaching a dual-stack
+    // listener as v4-mapped addresses stay individual (as a /64 they would all share one
+    // bucket, and one attacker could lock everybody out).
+    boost::system::error_code ec;
+    auto addr = boost::asio::ip::make_address(remote, ec);
+    if (ec || !addr.is_v6()) {
+        return remote;
+    }
+    auto v6 = addr.to_v6();
+    if (v6.is_v4_mapped()) {
+        return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
+    }
+    auto bytes = v6.to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    return boost::asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
 std::string_view parse_error_condition(xml::ParseError e) {
     switch (e) {
         case xml::ParseError::RestrictedXml: return "restricted-xml";
@@ -54,6 +76,7 @@ C2sSession::C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sO
       parser_(*this, limits_for(server, false)),
       deadline_(server.io()) {
     remote_ = transport_.remote_address();
+    throttle_key_ = throttle_key_for(remote_);
 }
 
 C2sSession::~C2sSession() = default;
@@ -70,7 +93,8 @@ void C2sSession::start() {
 }
 
 void C2sSession::arm_negotiation_deadline() {
-    // RFC 6120 §4.2 / issue: an unauthenticated stream gets a bounded time to log in.
+    // RFC 6120 §4.2 / issue: a stream gets a bounded time to log in, resource binding included
+    // (an authenticated stream that never binds is as useless as one that never authenticates).
     auto secs = server_.config().get_int("limits", "unauthenticated_timeout_s");
     deadline_.expires_after(std::chrono::seconds(secs));
     deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
@@ -78,7 +102,7 @@ void C2sSession::arm_negotiation_deadline() {
             return;
         }
         if (auto self = std::static_pointer_cast<C2sSession>(weak.lock())) {
-            if (!self->authenticated_) {
+            if (self->state_ != State::Active) {
                 self->stream_error("connection-timeout");
             }
         }
@@ -113,6 +137,7 @@ void C2sSession::close(std::string_view condition, std::string_view text) {
     state_ = State::Closing;
     transport_.close_after_flush();
     arm_close_deadline();
+    leave_registry();
 }
 
 void C2sSession::abort(std::string_view reason) {
@@ -158,6 +183,7 @@ void C2sSession::stream_error(std::string_view condition, std::string_view text)
     state_ = State::Closing;
     transport_.close_after_flush();
     arm_close_deadline();
+    leave_registry();
 }
 
 void C2sSession::on_transport_data(std::string_view data) {
@@ -179,11 +205,22 @@ void C2sSession::on_transport_data(std::string_view data) {
 }
 
 void C2sSession::on_transport_closed(std::string_view reason) {
-    auto prev = state_;
     state_ = State::Closed;
     deadline_.cancel();
     server_.log().debug("c2s ", id(), ": closed (", reason, ")");
-    if (prev == State::Active || bound()) {
+    leave_registry();
+}
+
+void C2sSession::leave_registry() {
+    // Once our closing tag is out the session is over for routing: stanzas for it go to the
+    // account's other resources or to offline storage instead of into a stream that takes no
+    // more (the connection itself may linger until the peer closes its side). It also puts a
+    // replaced session's end (RFC 6120 §7.7.2.2) before the new session's start.
+    if (left_registry_) {
+        return;
+    }
+    left_registry_ = true;
+    if (bound()) {
         auto self = shared_from_this();  // signal handlers may drop the registry's reference
         server_.sessions().unbind(*this);
         server_.session_closed.emit(*this);
@@ -197,10 +234,11 @@ void C2sSession::on_tls_established() {
 }
 
 void C2sSession::on_send_overflow() {
-    // A reader that does not keep up must not grow our memory: drop it.
+    // A reader that does not keep up must not grow our memory: end its stream. The error goes
+    // after what is queued, so a client that is slow rather than gone still learns why; the
+    // close deadline bounds how long we wait for it to read that far.
     server_.log().info("c2s ", id(), ": send queue full, closing");
-    state_ = State::Closing;
-    transport_.close_now("send queue overflow");
+    stream_error("policy-violation", "too much unread data");
 }
 
 void C2sSession::on_stream_open(xml::StreamHeader&& header) {
@@ -277,6 +315,8 @@ void C2sSession::send_features() {
         auto& sess = features.add(Element("session", std::string(ns::session)));
         sess.add(Element("optional", std::string(ns::session)));
         features.add(Element("sub", std::string(ns::presence_pre_approval)));
+        // XEP-0237: the roster module answers 'ver' requests.
+        features.add(Element("ver", std::string(ns::roster_ver)));
         state_ = State::Authenticated;
     }
     serial_.clear();
@@ -334,6 +374,8 @@ bool C2sSession::handle_negotiation(Element& stanza) {
         }
         if (stanza.name() == "abort") {
             scram_.reset();
+            ++sasl_attempt_;  // a PLAIN check still running must not log this stream in
+            plain_pending_ = false;
             sasl_failure("aborted");
             return true;
         }
@@ -369,9 +411,10 @@ bool C2sSession::handle_negotiation(Element& stanza) {
     return false;
 }
 
-std::string C2sSession::address_for_throttle() const { return remote_; }
+std::string C2sSession::address_for_throttle() const { return throttle_key_; }
 
 void C2sSession::handle_auth(const Element& auth) {
+    ++sasl_attempt_;
     std::string mech(auth.attr("mechanism"));
     auto offered = offered_mechanisms();
     if (std::find(offered.begin(), offered.end(), mech) == offered.end()) {
@@ -422,6 +465,7 @@ void C2sSession::handle_auth(const Element& auth) {
         }
         std::string password = msg->password;
         state_ = State::Authenticating;
+        plain_pending_ = true;
         transport_.pause_reading();
         auto ok = std::make_shared<bool>(false);
         // PBKDF2 is deliberately slow: run it off the event loop.
@@ -429,9 +473,8 @@ void C2sSession::handle_auth(const Element& auth) {
             [ok, cred, password, exists = accounts.exists(local)] {
                 *ok = auth::verify_plain(*cred, password) && exists;
             },
-            [self = std::static_pointer_cast<C2sSession>(shared_from_this()), local, ok] {
-                self->finish_plain(local, *ok);
-            });
+            [self = std::static_pointer_cast<C2sSession>(shared_from_this()), local, ok,
+             attempt = sasl_attempt_] { self->finish_plain(local, *ok, attempt); });
         return;
     }
     bool plus = mech.ends_with("-PLUS");
@@ -485,9 +528,17 @@ void C2sSession::handle_sasl_response(const Element& response) {
         sasl_failure("incorrect-encoding");
         return;
     }
-    auto step = scram_->client_final(*decoded);
     auto user = Jid::make(scram_->username(), server_.domain());
     std::string local = user ? user->local() : std::string{};
+    if (!server_.throttle().allowed(local, address_for_throttle(),
+                                    std::chrono::steady_clock::now())) {
+        // Checked again here, not only at <auth/>: exchanges opened in parallel on many
+        // connections would otherwise each get a guess past the limit.
+        scram_.reset();
+        sasl_failure("temporary-auth-failure", server_.texts().get("login-throttled", lang()));
+        return;
+    }
+    auto step = scram_->client_final(*decoded);
     if (step.status == auth::ScramServer::Step::Status::Success && user) {
         if (!scram_->authzid().empty()) {
             auto authz = Jid::parse(scram_->authzid());
@@ -508,11 +559,26 @@ void C2sSession::handle_sasl_response(const Element& response) {
     sasl_failure(step.condition.empty() ? "not-authorized" : step.condition);
 }
 
-void C2sSession::finish_plain(const std::string& local, bool ok) {
+void C2sSession::finish_plain(const std::string& local, bool ok, std::uint64_t attempt) {
     if (state_ == State::Closed || state_ == State::Closing) {
         return;
     }
+    if (attempt != sasl_attempt_) {
+        // Aborted while the check ran; reading stays paused only for a newer PLAIN check.
+        if (!plain_pending_) {
+            transport_.resume_reading();
+        }
+        return;
+    }
+    plain_pending_ = false;
     transport_.resume_reading();
+    if (!server_.throttle().allowed(local, address_for_throttle(),
+                                    std::chrono::steady_clock::now())) {
+        // Attempts verified in parallel finish one by one here: once the ones before this one
+        // reached the limit, this outcome, right or wrong, must not be revealed.
+        sasl_failure("temporary-auth-failure", server_.texts().get("login-throttled", lang()));
+        return;
+    }
     if (ok) {
         server_.throttle().record_success(local, address_for_throttle());
         sasl_success(local, {});
@@ -531,7 +597,6 @@ void C2sSession::sasl_success(const std::string& localpart, std::string addition
     send(success);
     authenticated_ = true;
     localpart_ = localpart;
-    deadline_.cancel();
     state_ = State::WaitStreamOpen;
     parser_.set_limits(limits_for(server_, true));
     if (!in_feed_) {
@@ -567,7 +632,8 @@ void C2sSession::handle_bind(const Element& iq) {
     auto self = shared_from_this();
     if (auto replaced = server_.sessions().bind(self)) {
         // RFC 6120 §7.7.2.2: the newer session wins; the old one ends with <conflict/>.
-        // Its own close path emits session_closed (unavailable presence for that resource).
+        // Closing it emits its session_closed (unavailable presence for that resource) now,
+        // before this session's resource_bound.
         replaced->close("conflict", "replaced by a new session");
     }
     auto result = make_result(iq);
@@ -577,6 +643,7 @@ void C2sSession::handle_bind(const Element& iq) {
     b.add(Element("jid", std::string(ns::bind))).text(full->str());
     send(result);
     state_ = State::Active;
+    deadline_.cancel();  // logged in: the login deadline is done
     server_.log().debug("c2s ", id(), ": bound");
     server_.resource_bound.emit(*this);
 }
@@ -623,6 +690,7 @@ void C2sSession::on_stream_close() {
     state_ = State::Closing;
     transport_.close_after_flush();
     arm_close_deadline();
+    leave_registry();
 }
 
 }  // namespace haven::net

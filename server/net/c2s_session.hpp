@@ -74,7 +74,7 @@ private:
     bool handle_negotiation(Element& stanza);
     void handle_auth(const Element& auth);
     void handle_sasl_response(const Element& response);
-    void finish_plain(const std::string& authcid, bool ok);
+    void finish_plain(const std::string& local, bool ok, std::uint64_t attempt);
     void sasl_success(const std::string& localpart, std::string additional);
     void sasl_failure(std::string_view condition, std::string_view text = {});
     void handle_bind(const Element& iq);
@@ -82,6 +82,7 @@ private:
     void stream_error(std::string_view condition, std::string_view text = {});
     void arm_negotiation_deadline();
     void arm_close_deadline();
+    void leave_registry();
     void write_raw(std::string_view data);
     std::vector<std::string> offered_mechanisms() const;
     std::string address_for_throttle() const;
@@ -94,10 +95,14 @@ private:
     State state_ = State::WaitStreamOpen;
     bool stream_opened_by_us_ = false;
     bool authenticated_ = false;
+    bool left_registry_ = false;      // unbound and session_closed emitted (once)
+    std::uint64_t sasl_attempt_ = 0;  // bumped by each <auth/> and <abort/>
+    bool plain_pending_ = false;      // a PLAIN check for the current attempt runs off the loop
     bool in_feed_ = false;  // inside parser_.feed(): a restart must wait until it returns
     std::string localpart_;                       // after SASL
     std::unique_ptr<auth::ScramServer> scram_;    // during a SCRAM exchange
     std::string remote_;                          // peer address, only for throttling/logs
+    std::string throttle_key_;                    // remote_, or its /64 for IPv6
     std::string serial_;                          // reusable serialisation buffer
 };
 

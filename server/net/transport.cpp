@@ -169,7 +169,9 @@ void Transport::send(std::string_view data) {
     if (closed_ || closing_) {
         return;
     }
-    if (queued_bytes() + data.size() > max_queue_bytes_) {
+    if (queued_bytes() + data.size() > max_queue_bytes_ && !overflowed_) {
+        // Once: the handler closes the stream, and its few closing bytes may go past the bound.
+        overflowed_ = true;
         handler_.on_send_overflow();
         return;
     }

@@ -22,7 +22,8 @@ public:
     // The connection is gone (EOF, error or after close()); called once.
     virtual void on_transport_closed(std::string_view reason) = 0;
     virtual void on_tls_established() = 0;
-    // The send queue would exceed its bound: the handler closes the stream.
+    // The send queue would exceed its bound: the handler closes the stream. The data that
+    // overflowed is dropped; from then on send() takes the handler's closing bytes unbounded.
     virtual void on_send_overflow() = 0;
 };
 
@@ -88,6 +89,7 @@ private:
     bool write_waiting_ = false;
     bool closing_ = false;
     bool closed_ = false;
+    bool overflowed_ = false;
     std::size_t discarded_ = 0;  // input thrown away while lingering after our close
     static constexpr std::size_t max_linger_bytes = 1024 * 1024;
     std::string last_error_;

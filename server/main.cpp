@@ -108,6 +108,27 @@ int main(int argc, char** argv) {
     server->log().info("havend serving ", server->domain(), " with ",
                        server->loaded_modules().size(), " modules");
 
+    // SIGHUP: re-read the config file; modules re-apply what they can change at runtime (e.g.
+    // the peer-support role lists). A broken file is logged and the running config kept.
+    boost::asio::signal_set hangup(io, SIGHUP);
+    std::function<void()> wait_for_hangup = [&] {
+        hangup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) {
+                return;
+            }
+            try {
+                auto fresh = haven::config::Config::load_file(config_path,
+                                                              haven::all_options(registry));
+                server->log().info("SIGHUP: reloading ", config_path);
+                server->reloaded.emit(fresh);
+            } catch (const std::exception& e) {
+                server->log().error("SIGHUP: keeping the running config: ", e.what());
+            }
+            wait_for_hangup();
+        });
+    };
+    wait_for_hangup();
+
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::steady_timer shutdown_timer(io);
     auto shutdown_deadline = std::chrono::steady_clock::now();
@@ -134,6 +155,7 @@ int main(int argc, char** argv) {
         if (ec) {
             return;
         }
+        hangup.cancel();
         server->log().info("signal ", signo, ": closing streams");
         for (auto& l : listeners) {
             l->stop();

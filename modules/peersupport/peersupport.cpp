@@ -35,7 +35,7 @@ public:
     explicit Module(ModuleContext& m)
         : m_(m), server_(m.server()), grants_(server_.db()), group_(m.opt_string("roster_group")) {
         register_texts();
-        apply_config_roles();
+        apply_config_roles(server_.config());
         load_staff();
         snapshot_ = grant_set();
         data_version_ = server_.db().data_version();
@@ -53,6 +53,12 @@ public:
             m.every(std::chrono::minutes(1), [this, days] { expire(days); });
         }
         register_command();
+        // "The config wins and is re-applied on reload" (issue #4): on SIGHUP.
+        auto reload = server_.reloaded.connect([this](const config::Config& fresh) {
+            apply_config_roles(fresh);
+            load_staff();
+        });
+        m.own_connection([&s = server_, reload] { s.reloaded.disconnect(reload); });
         server_.provide<PeerSupport>(this);
     }
 
@@ -138,7 +144,7 @@ private:
         t.set("de", "peersupport-end-unknown", "Dieses Gespräch gibt es nicht.");
     }
 
-    void apply_config_roles() {
+    void apply_config_roles(const config::Config& config) {
         auto& users = server_.users();
         auto apply = [&](const std::vector<std::string>& jids, std::string_view role) {
             for (const auto& j : jids) {
@@ -155,8 +161,8 @@ private:
             }
         };
         // Config wins over roles set with havenctl; admins last so they win over supporters.
-        apply(m_.opt_list("supporters"), "supporter");
-        apply(m_.opt_list("admins"), "admin");
+        apply(config.get_list("peersupport", "supporters"), "supporter");
+        apply(config.get_list("peersupport", "admins"), "admin");
     }
 
     void load_staff() {

@@ -98,6 +98,9 @@ public:
     Signal<Session&> initial_presence;      // emitted by the presence module
     Signal<const std::string&> user_created;  // localpart
     Signal<const std::string&> user_deleted;  // localpart; emitted before data is erased
+    // SIGHUP re-read the config file (already validated). Options read at startup keep their
+    // values; modules pick what they can apply at runtime from the new config.
+    Signal<const config::Config&> reloaded;
 
     // Deletes an account and everything stored for it; open sessions are closed.
     void delete_user(const std::string& localpart);

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <map>
+
+#include <signal.h>
 #include <string>
 #include <vector>
 
@@ -419,4 +421,33 @@ TEST_CASE("issue 4: the roster item carries the supporter's vCard nickname") {
     auto push = roster_push_for(alice.client, server.jid("sam"), "both");
     REQUIRE(push);
     CHECK(push->child("query", "jabber:iq:roster")->child("item")->attr("name") == "Sam & Co");
+}
+
+TEST_CASE("issue 4: config roles are re-applied on reload (SIGHUP)") {
+    TestServer server(peersupport_on());
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online bob(server, "bob");
+    // bob is a member: his message is refused.
+    bob.client.send("<message to='" + server.jid("alice") +
+                    "' type='chat' id='before'><body>hi</body></message>");
+    REQUIRE(bob.client.wait_for([](const Stanza& s) { return s.id() == "before" && s.type() == "error"; }));
+
+    server.set_config("peersupport.supporters", toml_array({"bob@localhost"}));
+    REQUIRE(::kill(server.pid(), SIGHUP) == 0);
+    // Reload is asynchronous: wait (bounded) until bob's role shows up in the database.
+    bool promoted = false;
+    for (int i = 0; i < 50 && !promoted; ++i) {
+        promoted = server.run_ctl({"user", "list"}).out.find(server.jid("bob") + " supporter") !=
+                   std::string::npos;
+        if (!promoted) {
+            bob.client.pump(100ms);
+        }
+    }
+    REQUIRE(promoted);
+    bob.client.send("<message to='" + server.jid("alice") +
+                    "' type='chat'><body>now as a supporter</body></message>");
+    CHECK(alice.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "now as a supporter"); }));
+    CHECK(server.running());
 }

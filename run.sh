@@ -32,6 +32,15 @@ require_encryption = true
 [registration]
 enabled = false
 
+# A demo shared inbox (see modules/functional_addresses/README.md): members write to
+# beratung@localhost, the staff (the demo supporter sam) answer as the address.
+[[functional_addresses.addresses]]
+jid = "beratung@localhost"
+name = "Beratung"
+staff = ["sam@localhost", "admin@localhost"]
+auto_reply_en = "Your message has reached the team; our volunteers answer as soon as they can."
+auto_reply_de = "Deine Nachricht ist beim Team angekommen; unsere Ehrenamtlichen antworten so bald wie möglich."
+
 [log]
 level = "info"
 TOML

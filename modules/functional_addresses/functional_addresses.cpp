@@ -352,6 +352,14 @@ private:
         }
         const auto staff = e.from.bare().str();
         auto body = trim(e.stanza.child_text("body", ns::client));
+        // Clients such as profanity and Gajim run "/close" themselves and never send it, so
+        // the commands also work with "!" ("!close"); an unknown "!word" is just a message.
+        if (body.starts_with('!')) {
+            auto word = body.substr(1, body.find_first_of(" \t\r\n") - 1);
+            if (word == "help" || word == "close" || word == "handover") {
+                body[0] = '/';
+            }
+        }
         if (body.starts_with('/') && !body.starts_with("/me ")) {
             text_command(e, a, i, staff, body);
             return;

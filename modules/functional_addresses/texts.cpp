@@ -23,14 +23,14 @@ void register_texts(Texts& t, const std::vector<AddressConfig>& addresses) {
     };
     both("fa-intro-jid",
          "New inquiry to {address} from {sender}. Reply in this chat to take it over; "
-         "/help lists the commands.",
+         "!help lists the commands.",
          "Neue Anfrage an {address} von {sender}. Antworte in diesem Chat, um sie zu "
-         "übernehmen; /help zeigt die Befehle.");
+         "übernehmen; !help zeigt die Befehle.");
     both("fa-intro-pseudonym",
-         "New inquiry to {address} ({sender}). Reply in this chat to take it over; /help "
+         "New inquiry to {address} ({sender}). Reply in this chat to take it over; !help "
          "lists the commands.",
          "Neue Anfrage an {address} ({sender}). Antworte in diesem Chat, um sie zu "
-         "übernehmen; /help zeigt die Befehle.");
+         "übernehmen; !help zeigt die Befehle.");
     both("fa-inquiry-label", "Inquiry {token}", "Anfrage {token}");
     both("fa-taken", "Taken by {staff}.", "Übernommen von {staff}.");
     both("fa-already-taken", "This inquiry has already been taken by {staff}.",
@@ -50,21 +50,21 @@ void register_texts(Texts& t, const std::vector<AddressConfig>& addresses) {
          "{who} gehört nicht zum Team von {address}.");
     both("fa-handover-same", "{staff} already handles this inquiry.",
          "{staff} bearbeitet diese Anfrage bereits.");
-    both("fa-handover-usage", "Usage: /handover <name or JID of a team member>",
-         "Verwendung: /handover <Name oder JID eines Teammitglieds>");
-    both("fa-unknown-command", "Unknown command {command}; /help lists the commands.",
-         "Unbekannter Befehl {command}; /help zeigt die Befehle.");
+    both("fa-handover-usage", "Usage: !handover <name or JID of a team member>",
+         "Verwendung: !handover <Name oder JID eines Teammitglieds>");
+    both("fa-unknown-command", "Unknown command {command}; !help lists the commands.",
+         "Unbekannter Befehl {command}; !help zeigt die Befehle.");
     both("fa-help",
-         "Commands in this chat:\n"
-         "/handover <team member> – hand this inquiry over\n"
-         "/close – close this inquiry\n"
-         "/help – this text\n"
+         "Commands in this chat (with ! or /):\n"
+         "!handover <team member> – hand this inquiry over\n"
+         "!close – close this inquiry\n"
+         "!help – this text\n"
          "Everything else goes to the person who wrote, as a message from {address}; "
          "the first reply takes the inquiry over.",
-         "Befehle in diesem Chat:\n"
-         "/handover <Teammitglied> – diese Anfrage übergeben\n"
-         "/close – diese Anfrage abschließen\n"
-         "/help – dieser Text\n"
+         "Befehle in diesem Chat (mit ! oder /):\n"
+         "!handover <Teammitglied> – diese Anfrage übergeben\n"
+         "!close – diese Anfrage abschließen\n"
+         "!help – dieser Text\n"
          "Alles andere geht als Nachricht von {address} an die Person, die geschrieben "
          "hat; die erste Antwort übernimmt die Anfrage.");
     both("fa-cmd-handover-title", "Hand over an inquiry", "Anfrage übergeben");

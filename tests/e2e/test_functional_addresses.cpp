@@ -335,7 +335,7 @@ TEST_CASE("functional addresses: handover by text command and by ad-hoc command"
 
     // /help answers from the inquiry JID and goes nowhere else.
     sam.say(pseudo, "/help");
-    auto help = sam.client.wait_for([](const Stanza& s) { return body_contains(s, "/handover"); });
+    auto help = sam.client.wait_for([](const Stanza& s) { return body_contains(s, "!handover"); });
     REQUIRE(help);
     CHECK(help->from() == pseudo);
 
@@ -344,7 +344,7 @@ TEST_CASE("functional addresses: handover by text command and by ad-hoc command"
     REQUIRE(sam.client.wait_for(
         [](const Stanza& s) { return body_contains(s, "is not on the team"); }));
 
-    sam.say(pseudo, "/handover kim");
+    sam.say(pseudo, "!handover kim");
     auto done =
         sam.client.wait_for([](const Stanza& s) { return body_contains(s, "Handed over"); });
     REQUIRE(done);
@@ -425,7 +425,7 @@ TEST_CASE(
     kim.say(first, "/close");
     REQUIRE(kim.client.wait_for([](const Stanza& s) { return body_contains(s, "already"); }));
 
-    sam.say(first, "/close");
+    sam.say(first, "!close");
     REQUIRE(sam.client.wait_for(
         [](const Stanza& s) { return body_contains(s, "The inquiry is closed"); }));
     sam.say(first, "one more thing");

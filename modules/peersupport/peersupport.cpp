@@ -50,7 +50,8 @@ public:
         // Role or grant changes made by havenctl in another process show up here.
         m.every(std::chrono::seconds(2), [this] { sync_external_changes(); });
         if (auto days = m.opt_int("grant_expiry_days"); days > 0) {
-            m.every(std::chrono::minutes(1), [this, days] { expire(days); });
+            m.every(std::chrono::seconds(m.opt_int("expiry_check_s")),
+                    [this, days] { expire(days); });
         }
         register_command();
         // "The config wins and is re-applied on reload" (issue #4): on SIGHUP.
@@ -385,6 +386,8 @@ HAVEN_MODULE(peersupport, "Peer support: roles, conversation grants, restricted 
                                      "Accounts with the admin role (wins over havenctl)."),
              haven::config::opt_int("peersupport", "grant_expiry_days", 0, 0, 3650,
                                     "End grants idle this many days; 0 = never."),
+             haven::config::opt_int("peersupport", "expiry_check_s", 60, 1, 86400,
+                                    "How often idle grants are looked for (with expiry on)."),
              haven::config::opt_string("peersupport", "roster_group", "Peer support",
                                        "Roster group of the contacts a grant adds."),
              haven::config::opt_bool("peersupport", "members_may_contact_remote", false,

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 
 #include <signal.h>
@@ -450,4 +451,30 @@ TEST_CASE("issue 4: config roles are re-applied on reload (SIGHUP)") {
                     "' type='chat'><body>now as a supporter</body></message>");
     CHECK(alice.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "now as a supporter"); }));
     CHECK(server.running());
+}
+
+TEST_CASE("issue 4: grants expire after the configured inactivity period") {
+    TestServer server(peersupport_on({{"peersupport.grant_expiry_days", "1"},
+                                      {"peersupport.expiry_check_s", "1"}}));
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    sam.client.send("<message to='" + server.jid("alice") + "' type='chat'><body>hi</body></message>");
+    REQUIRE(roster_push_for(alice.client, server.jid("sam"), "both"));
+    // A fresh grant stays.
+    CHECK(alice.client.expect_none(
+        [](const Stanza& s) { return s.name() == "iq" && s.to_xml().find("remove") != std::string::npos; },
+        1500ms));
+    // Pretend the last activity was three days ago (another connection, as an admin's tool would).
+    auto db = (server.data_dir() / "haven.sqlite").string();
+    auto sql = "UPDATE peersupport_grants SET last_activity = last_activity - 3*86400;";
+    REQUIRE(std::system(("sqlite3 '" + db + "' \"" + sql + "\"").c_str()) == 0);
+    CHECK(roster_push_for(alice.client, server.jid("sam"), "remove"));
+    auto after = refusal_for(alice.client,
+                             "<message to='" + server.jid("sam") +
+                                 "' type='chat' id='late'><body>still there?</body></message>",
+                             "late");
+    REQUIRE(after);
+    check_refusal(*after);
 }

@@ -51,6 +51,18 @@ Inquiry read(const storage::Statement& st) {
     return i;
 }
 
+// Runs one INSERT/UPDATE/DELETE with `args` bound to ?1, ?2, ... in order; returns the number of
+// rows it changed (a conditional UPDATE that matched nothing: 0).
+template <typename... Args>
+std::int64_t change(storage::Database& db, std::string_view sql, const Args&... args) {
+    auto& st = db.prepare_cached(sql);
+    storage::ScopedReset guard(st);
+    int index = 0;
+    (st.bind(++index, args), ...);
+    st.step();
+    return db.changes();
+}
+
 }  // namespace
 
 std::string_view state_name(State s) {
@@ -125,12 +137,10 @@ Inquiry InquiryStore::create(std::string_view address, std::string_view sender, 
             if (find(token) || (taken && taken(token))) {
                 continue;
             }
-            auto& st = db_.prepare_cached(
-                "INSERT INTO fa_inquiries (token, address, sender, state, claimed_by, created, "
-                "updated) VALUES (?1, ?2, ?3, 'open', NULL, ?4, ?4)");
-            storage::ScopedReset guard(st);
-            st.bind(1, token).bind(2, address).bind(3, sender).bind(4, now);
-            st.step();
+            change(db_,
+                   "INSERT INTO fa_inquiries (token, address, sender, state, claimed_by, "
+                   "created, updated) VALUES (?1, ?2, ?3, 'open', NULL, ?4, ?4)",
+                   std::string_view(token), address, sender, now);
             return Inquiry{token, std::string(address), std::string(sender), State::Open, {}, now,
                            now};
         }
@@ -139,69 +149,48 @@ Inquiry InquiryStore::create(std::string_view address, std::string_view sender, 
 }
 
 bool InquiryStore::claim(std::string_view token, std::string_view staff, std::int64_t now) {
-    auto& st = db_.prepare_cached(
-        "UPDATE fa_inquiries SET state = 'claimed', claimed_by = ?2, updated = ?3 "
-        "WHERE token = ?1 AND state = 'open'");
-    storage::ScopedReset guard(st);
-    st.bind(1, token).bind(2, staff).bind(3, now);
-    st.step();
-    return db_.changes() == 1;
+    return change(db_,
+                  "UPDATE fa_inquiries SET state = 'claimed', claimed_by = ?2, updated = ?3 "
+                  "WHERE token = ?1 AND state = 'open'",
+                  token, staff, now) == 1;
 }
 
 bool InquiryStore::reassign(std::string_view token, std::string_view from, std::string_view to,
                             std::int64_t now) {
-    auto& st = db_.prepare_cached(
-        "UPDATE fa_inquiries SET state = 'claimed', claimed_by = ?3, updated = ?4 "
-        "WHERE token = ?1 AND (state = 'open' OR (state = 'claimed' AND "
-        "(?2 = '' OR claimed_by = ?2)))");
-    storage::ScopedReset guard(st);
-    st.bind(1, token).bind(2, from).bind(3, to).bind(4, now);
-    st.step();
-    return db_.changes() == 1;
+    return change(db_,
+                  "UPDATE fa_inquiries SET state = 'claimed', claimed_by = ?3, updated = ?4 "
+                  "WHERE token = ?1 AND (state = 'open' OR (state = 'claimed' AND "
+                  "(?2 = '' OR claimed_by = ?2)))",
+                  token, from, to, now) == 1;
 }
 
 bool InquiryStore::close(std::string_view token, std::int64_t now) {
-    auto& st = db_.prepare_cached(
-        "UPDATE fa_inquiries SET state = 'closed', updated = ?2 "
-        "WHERE token = ?1 AND state != 'closed'");
-    storage::ScopedReset guard(st);
-    st.bind(1, token).bind(2, now);
-    st.step();
-    return db_.changes() == 1;
+    return change(db_,
+                  "UPDATE fa_inquiries SET state = 'closed', updated = ?2 "
+                  "WHERE token = ?1 AND state != 'closed'",
+                  token, now) == 1;
 }
 
 void InquiryStore::touch(std::string_view token, std::int64_t now) {
-    auto& st = db_.prepare_cached("UPDATE fa_inquiries SET updated = ?2 WHERE token = ?1");
-    storage::ScopedReset guard(st);
-    st.bind(1, token).bind(2, now);
-    st.step();
+    change(db_, "UPDATE fa_inquiries SET updated = ?2 WHERE token = ?1", token, now);
 }
 
 std::size_t InquiryStore::remove_sender(std::string_view sender) {
-    auto& st = db_.prepare_cached("DELETE FROM fa_inquiries WHERE sender = ?1");
-    storage::ScopedReset guard(st);
-    st.bind(1, sender);
-    st.step();
-    return static_cast<std::size_t>(db_.changes());
+    return static_cast<std::size_t>(
+        change(db_, "DELETE FROM fa_inquiries WHERE sender = ?1", sender));
 }
 
 std::size_t InquiryStore::release_claims(std::string_view staff, std::int64_t now) {
-    auto& st = db_.prepare_cached(
-        "UPDATE fa_inquiries SET state = 'open', claimed_by = NULL, updated = ?2 "
-        "WHERE claimed_by = ?1 AND state = 'claimed'");
-    storage::ScopedReset guard(st);
-    st.bind(1, staff).bind(2, now);
-    st.step();
-    return static_cast<std::size_t>(db_.changes());
+    return static_cast<std::size_t>(
+        change(db_,
+               "UPDATE fa_inquiries SET state = 'open', claimed_by = NULL, updated = ?2 "
+               "WHERE claimed_by = ?1 AND state = 'claimed'",
+               staff, now));
 }
 
 std::size_t InquiryStore::purge_closed(std::int64_t cutoff) {
-    auto& st =
-        db_.prepare_cached("DELETE FROM fa_inquiries WHERE state = 'closed' AND updated < ?1");
-    storage::ScopedReset guard(st);
-    st.bind(1, cutoff);
-    st.step();
-    return static_cast<std::size_t>(db_.changes());
+    return static_cast<std::size_t>(
+        change(db_, "DELETE FROM fa_inquiries WHERE state = 'closed' AND updated < ?1", cutoff));
 }
 
 }  // namespace haven::functional_addresses

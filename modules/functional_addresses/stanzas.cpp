@@ -102,6 +102,17 @@ Element chat_message(const std::string& from, const std::string& to) {
     return m;
 }
 
+Element text_message(const std::string& from, const std::string& to, std::string_view lang,
+                     std::string_view body, std::string_view nick_name) {
+    auto m = chat_message(from, to);
+    m.attr("xml:lang", std::string(lang));
+    if (!nick_name.empty()) {
+        m.add(nick(std::string(nick_name)));
+    }
+    m.add(Element("body", std::string(ns::client))).text(body);
+    return m;
+}
+
 Element presence(std::string_view type, const std::string& from, const std::string& to) {
     Element p("presence", std::string(ns::client));
     if (!type.empty()) {

@@ -39,6 +39,10 @@ void copy_payload(const Element& from, Element& to, const std::vector<std::strin
 
 // <message type='chat'/> with a fresh id.
 Element chat_message(const std::string& from, const std::string& to);
+// A chat message the module writes itself (auto-reply, notice, command answer): xml:lang `lang`,
+// then a XEP-0172 <nick/> when `nick_name` is given, then the body.
+Element text_message(const std::string& from, const std::string& to, std::string_view lang,
+                     std::string_view body, std::string_view nick_name = {});
 Element presence(std::string_view type, const std::string& from, const std::string& to);
 // XEP-0172 <nick/>.
 Element nick(const std::string& name);

@@ -210,6 +210,9 @@ private:
         if (type.empty()) {
             available(session, e.stanza);
         } else if (type == "unavailable") {
+            // The next available presence is an initial one again (RFC 6121 §4.2): messages
+            // stored offline in between are then delivered, not held until the next login.
+            announced_.erase(session.id());
             const bool was = session.available;
             session.available = false;
             session.presence.reset();

@@ -225,3 +225,24 @@ TEST_CASE("XEP-0160: a stored message survives kill -9 of havend") {
     CHECK(m->child_text("body") == "before the crash");
     CHECK(m->child("delay", ns_delay));
 }
+
+TEST_CASE("RFC 6121 §4.2: messages stored while a session was unavailable arrive when it becomes "
+          "available again, without a new login") {
+    TestServer server;
+    server.add_user("alice", "alice-secret", "supporter");
+    server.add_user("bob", "bob-secret");
+    server.start();
+    TestClient alice(server, {.resource = "phone"});
+    REQUIRE_MESSAGE(alice.connect(server.jid("alice"), "alice-secret"), alice.failure());
+    TestClient bob(server, {.resource = "laptop"});
+    come_online(bob, server, "bob", "bob-secret");
+    REQUIRE(bob.send("<presence type='unavailable'/>"));
+    sync(bob, server);
+    REQUIRE(alice.send(chat(server, "bob", "while you were away", "u1")));
+    sync(alice, server);
+    CHECK(bob.expect_none(is_message_with_body, std::chrono::milliseconds(300)));
+    REQUIRE(bob.send("<presence/>"));
+    auto m = bob.wait_for([](const Stanza& s) { return s.child_text("body") == "while you were away"; });
+    REQUIRE(m);
+    CHECK(m->child("delay", "urn:xmpp:delay"));
+}

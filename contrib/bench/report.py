@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Turns run.sh's results.jsonl into a markdown table of medians and checks the issue's targets.
+
+Input lines: {"server": "havend", "kind": "login", "run": 1, "rc": 0, "result": {RESULT json}}
+usage: report.py results.jsonl [versions.json]
+"""
+import json
+import statistics
+import sys
+
+ORDER = ["havend", "prosody", "ejabberd"]
+NAMES = {"havend": "havend", "prosody": "Prosody", "ejabberd": "ejabberd"}
+GEN_BOUND_PCT = 90  # a generator this busy may be what limits the result
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+class Table:
+    def __init__(self, rows, versions):
+        self.rows = [r for r in rows if r["kind"] != "register"]
+        self.servers = [s for s in ORDER if any(r["server"] == s for r in self.rows)]
+        self.kinds = list(dict.fromkeys(r["kind"] for r in self.rows))
+        self.versions = versions
+        self.out = []
+
+    def results(self, server, kind):
+        return [r["result"] for r in self.rows if r["server"] == server and r["kind"] == kind]
+
+    def med(self, server, kind, field):
+        vals = [x.get(field) for x in self.results(server, kind)]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def per_cpu(self, server, kind, rate_field, cpu_field="server_cpu_pct"):
+        """Median over runs of rate / server CPU share: work per server CPU-second."""
+        vals = [x[rate_field] / (x[cpu_field] / 100) for x in self.results(server, kind)
+                if x.get(cpu_field)]
+        return statistics.median(vals) if vals else None
+
+    def line(self, scenario, metric, cells):
+        self.out.append(f"| {scenario} | {metric} | " + " | ".join(cells) + " |")
+
+    def row(self, scenario, metric, kind, field, digits=0):
+        self.line(scenario, metric, [fmt(self.med(s, kind, field), digits) for s in self.servers])
+
+    def pair(self, scenario, metric, kind, f1, f2, digits=1):
+        self.line(scenario, metric, [f"{fmt(self.med(s, kind, f1), digits)} / "
+                                     f"{fmt(self.med(s, kind, f2), digits)}" for s in self.servers])
+
+    def cpu_rows(self, kind):
+        cells = []
+        for s in self.servers:
+            g = self.med(s, kind, "gen_cpu_pct")
+            flag = " ⚠" if g is not None and g >= GEN_BOUND_PCT else ""
+            cells.append(f"{fmt(self.med(s, kind, 'server_cpu_pct'))} / {fmt(g)}{flag}")
+        self.line("", "CPU % server / generator", cells)
+        self.pair("", "other load: CPU % / server waiting %", kind, "other_cpu_pct",
+                  "server_wait_pct", 0)
+
+    def build(self):
+        head = [f"{NAMES[s]} {self.versions.get(s, '')}".strip() for s in self.servers]
+        self.out.append("| scenario | metric | " + " | ".join(head) + " |")
+        self.out.append("|---|---|" + "---|" * len(self.servers))
+        for kind in self.kinds:
+            sample = next(r["result"] for r in self.rows if r["kind"] == kind)
+            runs = "/".join(str(len(self.results(s, kind))) for s in self.servers)
+            if kind == "login":
+                self.row(f"**login storm**: {sample['tls']} + {sample['mech']}, "
+                         f"{sample['concurrency']:.0f} in flight, {sample['users']:.0f} accounts, "
+                         f"runs {runs}", "logins/s", kind, "logins_per_s")
+                self.line("", "logins per server CPU-second",
+                          [fmt(self.per_cpu(s, kind, "logins_per_s")) for s in self.servers])
+                self.pair("", "latency p50 / p99 ms", kind, "p50_ms", "p99_ms")
+                self.cpu_rows(kind)
+                self.row("", "failed logins", kind, "failed")
+            elif kind.startswith("msg"):
+                if sample.get("rate", 0) > 0:
+                    title = (f"**messaging at {sample['rate']:,.0f} msgs/s** offered, "
+                             f"{sample['clients']:.0f} clients, runs {runs}")
+                else:
+                    title = (f"**messaging at max rate**, {sample['clients']:.0f} clients, "
+                             f"window {sample['window']:.0f} per sender, runs {runs}")
+                self.row(title, "delivered msgs/s", kind, "delivered_per_s")
+                if sample.get("rate", 0) <= 0:
+                    self.line("", "msgs per server CPU-second",
+                              [fmt(self.per_cpu(s, kind, "delivered_per_s"))
+                               for s in self.servers])
+                self.pair("", "latency p50 / p99 ms", kind, "p50_ms", "p99_ms")
+                self.row("", "latency p99.9 ms", kind, "p999_ms", 1)
+                self.cpu_rows(kind)
+                self.pair("", "undelivered / lost connections", kind, "undelivered",
+                          "lost_connections", 0)
+            elif kind.startswith("idle"):
+                what = "capacity" if kind == "idle_capacity" else "idle"
+                self.row(f"**{what}**: {sample['clients']:.0f} authenticated {sample['tls']} "
+                         f"connections, runs {runs}", "server RSS KiB per connection", kind,
+                         "kb_per_conn", 1)
+                self.line("", "server RSS MiB before → with connections",
+                          [f"{fmt(_mib(self.med(s, kind, 'rss_before_kb')), 1)} → "
+                           f"{fmt(_mib(self.med(s, kind, 'rss_after_kb')), 1)}"
+                           for s in self.servers])
+                self.line("", "connected / failed / lost / answered ping",
+                          [" / ".join(fmt(self.med(s, kind, f)) for f in
+                                      ("online", "failed", "lost", "alive"))
+                           for s in self.servers])
+                self.row("", "server CPU % while idle", kind, "server_idle_cpu_pct", 1)
+        return "\n".join(self.out)
+
+    def verdicts(self):
+        if "havend" not in self.servers:
+            return ""
+        lines = []
+        m = self.med
+        for kind in [k for k in self.kinds if k.startswith("msg_max")]:
+            h = m("havend", kind, "delivered_per_s")
+            for other, need in (("ejabberd", 3), ("prosody", 20)):
+                o = m(other, kind, "delivered_per_s") if other in self.servers else None
+                if h and o:
+                    r = h / o
+                    lines.append(f"- messaging, max rate ({kind}): havend {r:.1f}x {other} "
+                                 f"(target ≥ {need}x): **{'met' if r >= need else 'not met'}**")
+        for kind in [k for k in self.kinds if k.startswith("msg_rate")]:
+            h = m("havend", kind, "p99_ms")
+            for other in ("ejabberd", "prosody"):
+                o = m(other, kind, "p99_ms") if other in self.servers else None
+                if h is not None and o is not None:
+                    lines.append(f"- p99 latency at equal load ({kind}): havend {h:.1f} ms, "
+                                 f"{other} {o:.1f} ms: **{'met' if h < o else 'not met'}**")
+        if "login" in self.kinds and "ejabberd" in self.servers:
+            h, o = m("havend", "login", "logins_per_s"), m("ejabberd", "login", "logins_per_s")
+            if h and o:
+                lines.append(f"- login rate (TLS + {self.results('havend', 'login')[0]['mech']}): "
+                             f"havend {h / o:.1f}x ejabberd (target ≥ 2x): "
+                             f"**{'met' if h >= 2 * o else 'not met'}**")
+        if "idle" in self.kinds:
+            h = m("havend", "idle", "kb_per_conn")
+            for other in ("prosody", "ejabberd"):
+                o = m(other, "idle", "kb_per_conn") if other in self.servers else None
+                if h and o:
+                    lines.append(f"- RSS per idle TLS connection: havend {h:.1f} KiB, {other} "
+                                 f"{o:.1f} KiB = 1/{o / h:.1f} (target ≤ 1/4): "
+                                 f"**{'met' if 4 * h <= o else 'not met'}**")
+        if "idle_capacity" in self.kinds:
+            res = self.results("havend", "idle_capacity")
+            ok = all(x["online"] == x["clients"] and x["failed"] == 0 and x["lost"] == 0 and
+                     x["alive"] == x["online"] for x in res)
+            n = res[0]["clients"] if res else 0
+            lines.append(f"- {n:.0f} concurrent authenticated connections on havend, "
+                         f"{len(res)} run(s): **{'met' if ok and res else 'not met'}** (every "
+                         f"connection authenticated, none lost, all answered a ping)")
+        return "Targets (medians):\n\n" + "\n".join(lines) if lines else ""
+
+
+def _mib(kb):
+    return kb / 1024 if kb is not None else None
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    versions = {}
+    if len(sys.argv) > 2:
+        with open(sys.argv[2]) as f:
+            versions = json.load(f)
+    t = Table(load(sys.argv[1]), versions)
+    print(t.build())
+    print()
+    print("⚠ = generator above 90 % CPU: the server may be capable of more than shown.")
+    print()
+    print(t.verdicts())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,7 +45,8 @@ usage: contrib/bench/run.sh [options]
   --servers "LIST"       any of: havend prosody ejabberd [$servers]
   --scenarios "LIST"     any of: login rate max idle capacity [$scenarios]
   --runs N               repetitions; the table shows medians [$runs]
-  --quick                smoke test: 100 clients, 5 s, 1 run, capacity 500
+  --quick                smoke test: 100 clients, 5 s, 1 run, capacity 500 (its RSS per
+                         connection is allocator noise: that needs thousands of connections)
   --login-users N        accounts cycled by the login storm [$login_users]
   --login-concurrency N  logins in flight [$login_conc]
   --login-seconds S      measured storm length [$login_secs]

@@ -4,7 +4,10 @@
 #include <chrono>
 #include <fstream>
 #include <stdexcept>
+#include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -86,8 +89,10 @@ std::string load_or_create_secret(const std::filesystem::path& file) {
         throw std::runtime_error(file.string() + ": wrong size; remove it to regenerate");
     }
     randombytes_buf(secret.data(), secret.size());
+    // A unique temporary name and link() rather than rename(): several processes starting on
+    // a fresh data dir (havenctl runs in parallel, havend) must end up sharing one secret.
     auto tmp = file;
-    tmp += ".tmp";
+    tmp += ".tmp." + std::to_string(::getpid());
     {
         std::ofstream out{tmp, std::ios::binary | std::ios::trunc};
         ::chmod(tmp.c_str(), 0600);
@@ -96,7 +101,15 @@ std::string load_or_create_secret(const std::filesystem::path& file) {
             throw std::runtime_error(tmp.string() + ": cannot write");
         }
     }
-    std::filesystem::rename(tmp, file);
+    int linked = ::link(tmp.c_str(), file.c_str());
+    int link_errno = errno;
+    std::filesystem::remove(tmp);
+    if (linked != 0) {
+        if (link_errno == EEXIST) {
+            return load_or_create_secret(file);  // another process won: use its secret
+        }
+        throw std::runtime_error(file.string() + ": cannot create: " + std::strerror(link_errno));
+    }
     return secret;
 }
 

@@ -9,7 +9,11 @@ namespace haven::net {
 
 Listener::Listener(Server& server, const boost::asio::ip::tcp::endpoint& endpoint,
                    C2sOptions options, std::span<char> scratch)
-    : server_(server), acceptor_(server.io()), options_(options), scratch_(scratch) {
+    : server_(server),
+      acceptor_(server.io()),
+      options_(options),
+      scratch_(scratch),
+      retry_(server.io()) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
@@ -23,6 +27,7 @@ void Listener::start() { accept(); }
 void Listener::stop() {
     boost::system::error_code ec;
     acceptor_.close(ec);
+    retry_.cancel();
 }
 
 void Listener::accept() {
@@ -39,11 +44,26 @@ void Listener::accept() {
                                                         self->options_, self->scratch_, id);
             self->track(session);
             session->start();
-        } else {
-            // EMFILE and friends: log and keep accepting; the next accept may succeed.
-            self->server_.log().warn("accept failed: ", ec.message());
+            self->accept_backoff_ = std::chrono::milliseconds(0);
+            self->accept();
+            return;
         }
-        self->accept();
+        // EMFILE and friends: accepting again at once would spin at full CPU (and flood the
+        // log) until a descriptor frees up, so wait, backing off from 100 ms to 1 s.
+        self->accept_backoff_ = std::min(std::chrono::milliseconds(1000),
+                                         std::max(std::chrono::milliseconds(100),
+                                                  self->accept_backoff_ * 2));
+        if (self->accept_backoff_ == std::chrono::milliseconds(100) ||
+            self->accept_backoff_ == std::chrono::milliseconds(1000)) {
+            self->server_.log().warn("accept failed: ", ec.message(), "; retrying in ",
+                                     self->accept_backoff_.count(), " ms");
+        }
+        self->retry_.expires_after(self->accept_backoff_);
+        self->retry_.async_wait([self](const boost::system::error_code& wait_ec) {
+            if (!wait_ec && self->acceptor_.is_open()) {
+                self->accept();
+            }
+        });
     });
 }
 

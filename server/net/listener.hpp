@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "server/net/c2s_session.hpp"
 
@@ -36,6 +37,8 @@ private:
     C2sOptions options_;
     std::span<char> scratch_;
     std::uint64_t next_id_ = 1;
+    boost::asio::steady_timer retry_;  // accept back-off when descriptors run out
+    std::chrono::milliseconds accept_backoff_{0};
     // Weak: a session lives as long as its I/O; expired entries are pruned as the list grows.
     std::vector<std::weak_ptr<C2sSession>> sessions_;
     std::size_t prune_at_ = 64;

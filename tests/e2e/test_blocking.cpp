@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
@@ -20,22 +21,6 @@ namespace {
 constexpr const char* blocking_ns = "urn:xmpp:blocking";
 constexpr const char* blocking_errors = "urn:xmpp:blocking:errors";
 
-// The defined condition of a stanza error ("" when the stanza is not an error).
-std::string condition(const Stanza& s) {
-    if (s.type() != "error") {
-        return {};
-    }
-    auto err = s.child("error");
-    if (!err) {
-        return {};
-    }
-    for (const auto& c : err->children()) {
-        if (c.name() != "text" && c.name() != "blocked") {
-            return c.name();
-        }
-    }
-    return {};
-}
 
 bool has_blocked_condition(const Stanza& s) {
     auto err = s.child("error");
@@ -158,22 +143,22 @@ TEST_CASE("XEP-0191 §3.2, §3.3: the list starts empty, a block adds to it, bad
 
     auto no_items = f.iq(f.alice, std::string("<iq type='set'><block xmlns='") + blocking_ns +
                                       "'/></iq>");
-    CHECK(condition(no_items) == "bad-request");
+    CHECK(error_condition(no_items) == "bad-request");
     auto bad_jid = f.iq(f.alice, std::string("<iq type='set'><block xmlns='") + blocking_ns +
                                      "'><item jid='a@b@c'/></block></iq>");
-    CHECK(condition(bad_jid) == "jid-malformed");
+    CHECK(error_condition(bad_jid) == "jid-malformed");
     // Somebody else's list is not theirs to read or change.
     auto other = f.iq(f.alice, "<iq type='get' to='" + f.server.jid("bob") +
                                    "'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
-    CHECK(condition(other) == "not-acceptable");  // alice blocks bob: her stanzas bounce
+    CHECK(error_condition(other) == "not-acceptable");  // alice blocks bob: her stanzas bounce
     f.unblock(f.alice, f.server.jid("bob"));
     other = f.iq(f.alice, "<iq type='get' to='" + f.server.jid("bob") +
                               "'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
-    CHECK(condition(other) == "forbidden");
+    CHECK(error_condition(other) == "forbidden");
     auto other_set = f.iq(f.alice, "<iq type='set' to='" + f.server.jid("bob") +
                                        "'><block xmlns='urn:xmpp:blocking'><item jid='" +
                                        f.server.jid("alice") + "'/></block></iq>");
-    CHECK(condition(other_set) == "forbidden");
+    CHECK(error_condition(other_set) == "forbidden");
     CHECK(f.blocklist(f.bob).empty());
     f.block(f.alice, f.server.jid("bob"));
     CHECK(f.blocklist(f.alice).size() == 2);
@@ -191,7 +176,7 @@ TEST_CASE("XEP-0191 §3.3: nothing from a blocked contact is delivered; messages
                        "'><body>to-full</body></message>"));
     auto err = f.bob.wait_for(error_reply("message", "m1"));
     REQUIRE_MESSAGE(err, "no bounce; server log:\n" << f.server.log_tail());
-    CHECK(condition(*err) == "service-unavailable");
+    CHECK(error_condition(*err) == "service-unavailable");
     CHECK_FALSE(has_blocked_condition(*err));  // the blocked party is not told why
 
     // To the bare JID too, and no offline storage either.
@@ -199,11 +184,11 @@ TEST_CASE("XEP-0191 §3.3: nothing from a blocked contact is delivered; messages
                        "'><body>to-bare</body></message>"));
     err = f.bob.wait_for(error_reply("message", "m2"));
     REQUIRE(err);
-    CHECK(condition(*err) == "service-unavailable");
+    CHECK(error_condition(*err) == "service-unavailable");
 
     auto ping = f.iq(f.bob, "<iq type='get' id='p1' to='" + f.alice_full() +
                                 "'><ping xmlns='urn:xmpp:ping'/></iq>");
-    CHECK(condition(ping) == "service-unavailable");
+    CHECK(error_condition(ping) == "service-unavailable");
 
     REQUIRE(f.bob.send("<presence to='" + f.alice_full() + "'/>"));
     REQUIRE(f.bob.send("<presence type='subscribe' to='" + f.server.jid("alice") + "'/>"));
@@ -239,26 +224,26 @@ TEST_CASE("XEP-0191 §3.3: the user's stanzas to a blocked JID bounce with not-a
                          "'><body>hello?</body></message>"));
     auto err = f.alice.wait_for(error_reply("message", "o1"));
     REQUIRE_MESSAGE(err, "no bounce; server log:\n" << f.server.log_tail());
-    CHECK(condition(*err) == "not-acceptable");
+    CHECK(error_condition(*err) == "not-acceptable");
     CHECK(has_blocked_condition(*err));
     CHECK(err->from() == f.bob_full());
 
     auto iq = f.iq(f.alice, "<iq type='get' to='" + f.server.jid("bob") +
                                 "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
-    CHECK(condition(iq) == "not-acceptable");
+    CHECK(error_condition(iq) == "not-acceptable");
     CHECK(has_blocked_condition(iq));
 
     REQUIRE(f.alice.send("<presence id='d1' to='" + f.bob_full() + "'/>"));
     err = f.alice.wait_for(error_reply("presence", "d1"));
     REQUIRE(err);
-    CHECK(condition(*err) == "not-acceptable");
+    CHECK(error_condition(*err) == "not-acceptable");
 
     // A domain item covers every address at it (§6), remote ones included.
     REQUIRE(f.alice.send("<message type='chat' id='o2' to='troll@evil.example/x'>"
                          "<body>x</body></message>"));
     err = f.alice.wait_for(error_reply("message", "o2"));
     REQUIRE(err);
-    CHECK(condition(*err) == "not-acceptable");
+    CHECK(error_condition(*err) == "not-acceptable");
     CHECK(has_blocked_condition(*err));
 
     CHECK(f.bob.expect_none(
@@ -373,6 +358,6 @@ TEST_CASE("XEP-0191 §3.3: a block lasts across sessions and restarts, sealed at
                      "'><body>after-restart</body></message>"));
     auto err = bob.wait_for(error_reply("message", "r1"));
     REQUIRE(err);
-    CHECK(condition(*err) == "service-unavailable");
+    CHECK(error_condition(*err) == "service-unavailable");
     CHECK(alice.expect_none(message_with_body("after-restart"), 300ms));
 }

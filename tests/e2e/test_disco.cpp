@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
@@ -17,22 +18,6 @@ namespace {
 constexpr const char* disco_info = "http://jabber.org/protocol/disco#info";
 constexpr const char* disco_items = "http://jabber.org/protocol/disco#items";
 
-// The defined condition of a stanza error ("" when the stanza is not an error).
-std::string condition(const Stanza& s) {
-    if (s.type() != "error") {
-        return {};
-    }
-    auto err = s.child("error");
-    if (!err) {
-        return {};
-    }
-    for (const auto& c : err->children()) {
-        if (c.name() != "text") {
-            return c.name();
-        }
-    }
-    return {};
-}
 
 std::vector<std::string> features(const Stanza& result) {
     std::vector<std::string> out;
@@ -113,11 +98,11 @@ TEST_CASE("XEP-0030 §3.1, §4.1: a node nobody provides is item-not-found") {
     for (const char* ns : {disco_info, disco_items}) {
         auto r = f.iq("<iq type='get' to='" + f.server.domain() + "'><query xmlns='" + ns +
                       "' node='no-such-node'/></iq>");
-        CHECK(condition(r) == "item-not-found");
+        CHECK(error_condition(r) == "item-not-found");
     }
     auto r = f.iq("<iq type='get' to='" + f.server.jid("bob") + "'><query xmlns='" + disco_info +
                   "' node='x'/></iq>");
-    CHECK(condition(r) == "item-not-found");
+    CHECK(error_condition(r) == "item-not-found");
 }
 
 TEST_CASE("XEP-0030 §3.1 / RFC 6121 §8.5.1: the server answers disco for an account's bare JID") {
@@ -156,7 +141,7 @@ TEST_CASE("XEP-0030 §3.1 / RFC 6121 §8.5.2.2: disco to a nonexistent account i
     for (const char* ns : {disco_info, disco_items}) {
         auto r = f.iq("<iq type='get' to='" + f.server.jid("nobody") + "'><query xmlns='" + ns +
                       "'/></iq>");
-        CHECK(condition(r) == "service-unavailable");
+        CHECK(error_condition(r) == "service-unavailable");
         CHECK(r.from() == f.server.jid("nobody"));
     }
 }
@@ -198,22 +183,22 @@ TEST_CASE("RFC 6120 §8.4: an IQ in an unknown namespace to the server is servic
     Fixture f;
     auto r = f.iq("<iq type='get' to='" + f.server.domain() +
                   "'><query xmlns='urn:example:nothing'/></iq>");
-    CHECK(condition(r) == "service-unavailable");
+    CHECK(error_condition(r) == "service-unavailable");
     auto set = f.iq("<iq type='set' to='" + f.server.domain() + "'><query xmlns='" + disco_info +
                     "'/></iq>");
-    CHECK(condition(set) == "service-unavailable");  // disco defines no set
+    CHECK(error_condition(set) == "service-unavailable");  // disco defines no set
 }
 
 TEST_CASE("RFC 6120 §8.2.3: an IQ with a bad type or not exactly one payload is bad-request") {
     Fixture f;
     auto bad_type = f.iq("<iq type='fetch' id='t1' to='" + f.server.domain() +
                          "'><ping xmlns='urn:xmpp:ping'/></iq>");
-    CHECK(condition(bad_type) == "bad-request");
+    CHECK(error_condition(bad_type) == "bad-request");
     auto two = f.iq("<iq type='get' id='t2' to='" + f.server.domain() +
                     "'><ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/></iq>");
-    CHECK(condition(two) == "bad-request");
+    CHECK(error_condition(two) == "bad-request");
     auto none = f.iq("<iq type='get' id='t3' to='" + f.server.domain() + "'/>");
-    CHECK(condition(none) == "bad-request");
+    CHECK(error_condition(none) == "bad-request");
     // The stream survives all of that.
     CHECK(f.iq("<iq type='get' to='" + f.server.domain() + "'><ping xmlns='urn:xmpp:ping'/></iq>")
               .type() == "result");

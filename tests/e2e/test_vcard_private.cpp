@@ -8,28 +8,13 @@
 #include <string>
 
 #include "e2e/harness/client.hpp"
+#include "e2e/harness/online.hpp"
 #include "e2e/harness/server.hpp"
 
 using namespace haven::test;
 
 namespace {
 
-// The defined condition of a stanza error ("" when the stanza is not an error).
-std::string condition(const Stanza& s) {
-    if (s.type() != "error") {
-        return {};
-    }
-    auto err = s.child("error");
-    if (!err) {
-        return {};
-    }
-    for (const auto& c : err->children()) {
-        if (c.name() != "text") {
-            return c.name();
-        }
-    }
-    return {};
-}
 
 // True when `needle` occurs in any file of the data directory (database, WAL, journal).
 bool stored_in_plaintext(const std::filesystem::path& dir, const std::string& needle) {
@@ -124,10 +109,10 @@ TEST_CASE("XEP-0054 §3.3: no vCard and no such user give the same error (no har
     Fixture f;
     auto none = f.iq(f.alice, "<iq type='get' to='" + f.server.jid("bob") +
                                   "'><vCard xmlns='vcard-temp'/></iq>");
-    CHECK(condition(none) == "service-unavailable");
+    CHECK(error_condition(none) == "service-unavailable");
     auto nobody = f.iq(f.alice, "<iq type='get' to='" + f.server.jid("nobody") +
                                     "'><vCard xmlns='vcard-temp'/></iq>");
-    CHECK(condition(nobody) == "service-unavailable");
+    CHECK(error_condition(nobody) == "service-unavailable");
 }
 
 TEST_CASE("XEP-0054 §3.2: setting another user's vCard is forbidden and changes nothing") {
@@ -135,10 +120,10 @@ TEST_CASE("XEP-0054 §3.2: setting another user's vCard is forbidden and changes
     REQUIRE(f.iq(f.alice, "<iq type='set'>" + alice_card + "</iq>").type() == "result");
     auto r = f.iq(f.bob, "<iq type='set' to='" + f.server.jid("alice") +
                              "'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard></iq>");
-    CHECK(condition(r) == "forbidden");
+    CHECK(error_condition(r) == "forbidden");
     auto nobody = f.iq(f.bob, "<iq type='set' to='" + f.server.jid("nobody") +
                                   "'><vCard xmlns='vcard-temp'><FN>x</FN></vCard></iq>");
-    CHECK(condition(nobody) == "forbidden");
+    CHECK(error_condition(nobody) == "forbidden");
     auto got = f.iq(f.alice, "<iq type='get'><vCard xmlns='vcard-temp'/></iq>");
     CHECK(got.child("vCard")->child_text("FN") == "Alice Liddell");
 }
@@ -149,7 +134,7 @@ TEST_CASE("XEP-0054: [vcard] max_bytes refuses larger vCards with policy-violati
     const std::string big(600, 'x');
     auto r = f.iq(f.alice, "<iq type='set'><vCard xmlns='vcard-temp'><DESC>" + big +
                                "</DESC></vCard></iq>");
-    CHECK(condition(r) == "policy-violation");
+    CHECK(error_condition(r) == "policy-violation");
     auto got = f.iq(f.alice, "<iq type='get'><vCard xmlns='vcard-temp'/></iq>");
     CHECK(got.child("vCard")->child_text("FN") == "Alice Liddell");  // unchanged
 }
@@ -223,12 +208,12 @@ TEST_CASE("XEP-0049 §2.3: another user's private data is forbidden, for get and
     auto get = f.iq(f.bob, "<iq type='get' to='" + f.server.jid("alice") +
                                "'><query xmlns='jabber:iq:private'>"
                                "<exodus xmlns='exodus:prefs'/></query></iq>");
-    CHECK(condition(get) == "forbidden");
+    CHECK(error_condition(get) == "forbidden");
     CHECK_FALSE(get.to_xml().find("Hamlet") != std::string::npos);
     auto set = f.iq(f.bob, "<iq type='set' to='" + f.server.jid("alice") +
                                "'><query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'>"
                                "<defaultnick>Macbeth</defaultnick></exodus></query></iq>");
-    CHECK(condition(set) == "forbidden");
+    CHECK(error_condition(set) == "forbidden");
     auto got = f.iq(f.alice, "<iq type='get'><query xmlns='jabber:iq:private'>"
                              "<exodus xmlns='exodus:prefs'/></query></iq>");
     CHECK(got.child("query")->child("exodus")->child_text("defaultnick") == "Hamlet");
@@ -237,18 +222,18 @@ TEST_CASE("XEP-0049 §2.3: another user's private data is forbidden, for get and
 TEST_CASE("XEP-0049 §2.3: an empty query or a reserved namespace is not-acceptable") {
     Fixture f;
     auto no_child = f.iq(f.alice, "<iq type='set'><query xmlns='jabber:iq:private'/></iq>");
-    CHECK(condition(no_child) == "not-acceptable");
+    CHECK(error_condition(no_child) == "not-acceptable");
     auto no_child_get = f.iq(f.alice, "<iq type='get'><query xmlns='jabber:iq:private'/></iq>");
-    CHECK(condition(no_child_get) == "not-acceptable");
+    CHECK(error_condition(no_child_get) == "not-acceptable");
     // A child without its own xmlns inherits jabber:iq:private.
     auto inherited = f.iq(f.alice, "<iq type='set'><query xmlns='jabber:iq:private'>"
                                    "<prefs>x</prefs></query></iq>");
-    CHECK(condition(inherited) == "not-acceptable");
+    CHECK(error_condition(inherited) == "not-acceptable");
     for (const char* ns : {"jabber:client", "jabber:server"}) {
         auto r = f.iq(f.alice, std::string("<iq type='set'><query xmlns='jabber:iq:private'>"
                                            "<message xmlns='") +
                                    ns + "'/></query></iq>");
-        CHECK(condition(r) == "not-acceptable");
+        CHECK(error_condition(r) == "not-acceptable");
     }
 }
 

@@ -32,3 +32,23 @@ void OnlineClient::say(const std::string& to, const std::string& body, const std
 }
 
 }  // namespace haven::test
+
+namespace haven::test {
+std::string error_condition(const Stanza& s) {
+    if (s.type() != "error") {
+        return {};
+    }
+    auto err = s.child("error");
+    if (!err) {
+        return {};
+    }
+    // Only RFC 6120 §8.3.3 conditions count: application-specific children (e.g. XEP-0191's
+    // <blocked/>) live in other namespaces.
+    for (const auto& c : err->children()) {
+        if (c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text") {
+            return c.name();
+        }
+    }
+    return {};
+}
+}  // namespace haven::test

@@ -31,3 +31,8 @@ struct OnlineClient {
 };
 
 }  // namespace haven::test
+
+namespace haven::test {
+// The defined condition of a stanza error ("" when the stanza is not an error).
+std::string error_condition(const Stanza& s);
+}  // namespace haven::test

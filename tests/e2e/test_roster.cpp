@@ -71,18 +71,6 @@ StanzaPredicate push_for(std::string jid) {
     };
 }
 
-std::string error_condition(const Stanza& s) {
-    auto err = s.child("error");
-    if (!err) {
-        return {};
-    }
-    for (const auto& c : err->children()) {
-        if (c.ns() == ns_stanzas && c.name() != "text") {
-            return c.name();
-        }
-    }
-    return {};
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "server/core/string_map.hpp"
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
@@ -73,8 +74,10 @@ public:
     ~Blocking() override { server_.withdraw<BlockingService>(); }
 
     bool blocks(std::string_view localpart, const Jid& other) override {
-        if (localpart.empty() || other.empty() || other.bare() == server_.host_jid() ||
-            (other.local() == localpart && other.domain() == server_.domain())) {
+        // Checked for every stanza in and out, so nothing here allocates.
+        const bool ours = other.domain() == server_.domain();
+        if (localpart.empty() || other.empty() || (ours && other.local().empty()) ||
+            (ours && other.local() == localpart)) {
             return false;  // never cut a user off from their own account or their server
         }
         const auto& list = items(localpart);
@@ -86,7 +89,7 @@ private:
     // ---- storage: one sealed row per user; cached while the user has a session ----
 
     const std::vector<Jid>& items(std::string_view localpart) {
-        if (auto it = cache_.find(std::string(localpart)); it != cache_.end()) {
+        if (auto it = cache_.find(localpart); it != cache_.end()) {
             return it->second;
         }
         auto list = load(localpart);
@@ -385,7 +388,7 @@ private:
 
     Server& server_;
     std::size_t max_items_;
-    std::unordered_map<std::string, std::vector<Jid>> cache_;  // localpart → block list
+    StringMap<std::vector<Jid>> cache_;  // localpart → block list
     std::vector<Jid> scratch_;                                  // last offline lookup
     std::unordered_set<std::uint64_t> requested_;               // sessions that got the list
     std::uint64_t push_counter_ = 0;

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "server/core/string_map.hpp"
+
 namespace haven::auth {
 
 class LoginThrottle {
@@ -53,17 +55,10 @@ private:
         Clock::time_point last_failure;
     };
 
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
-
     // Least recently failed first, so both pruning and eviction work from the front in O(1).
     struct Table {
         std::list<Entry> order;
-        std::unordered_map<std::string, std::list<Entry>::iterator, Hash, std::equal_to<>> index;
+        StringMap<std::list<Entry>::iterator> index;
 
         std::size_t size() const { return index.size(); }
     };

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/core/string_map.hpp"
+
 namespace haven {
 
 struct StanzaEvent;
@@ -43,16 +45,10 @@ private:
         int priority;
         StanzaHandler handler;
     };
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
     // Copy-on-write lists: fire() holds a reference to the list it started with, so handlers may
     // (un)hook while an event runs without invalidating the iteration, at no per-fire copy.
     using List = std::vector<Entry>;
-    std::unordered_map<std::string, std::shared_ptr<const List>, Hash, std::equal_to<>> events_;
+    StringMap<std::shared_ptr<const List>> events_;
     std::unordered_map<HookId, std::string> index_;
     HookId next_id_ = 1;
 };

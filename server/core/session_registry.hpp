@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "server/core/session.hpp"
+#include "server/core/string_map.hpp"
 
 namespace haven {
 
@@ -35,13 +36,7 @@ public:
     }
 
 private:
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
-    std::unordered_map<std::string, std::vector<SessionPtr>, Hash, std::equal_to<>> by_user_;
+    StringMap<std::vector<SessionPtr>> by_user_;
     std::size_t count_ = 0;
 };
 

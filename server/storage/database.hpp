@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "server/core/string_map.hpp"
 #include "server/storage/error.hpp"
 
 struct sqlite3;
@@ -121,15 +122,8 @@ private:
     bool in_transaction() const;
     void configure(bool in_memory);
 
-    struct SqlHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view sql) const noexcept {
-            return std::hash<std::string_view>{}(sql);
-        }
-    };
-
     std::unique_ptr<sqlite3, Close> db_;  // declared first: statements are finalised before close
-    std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> cache_;
+    StringMap<std::unique_ptr<Statement>> cache_;
 };
 
 // BEGIN IMMEDIATE (takes the write lock up front, so a read-then-write never fails half way with

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <new>
+#include <utility>
 
 namespace expat_compat {
 // Chosen only when expat.h lacks XML_SetReparseDeferralEnabled (Expat < 2.6 without a distro
@@ -79,6 +80,13 @@ bool iequals_ascii(std::string_view a, std::string_view b) {
                const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c + 32) : c; };
                return lower(x) == lower(y);
            });
+}
+
+// Frees a container's heap storage: clear() and move-assigning an empty value may keep it.
+template <typename T>
+void release(T& value) {
+    T empty;
+    std::swap(value, empty);
 }
 
 ParseError map_expat_error(XML_Error code) {
@@ -180,8 +188,10 @@ struct StreamParser::Callbacks {
         }
         sp.stream_open_ = true;
         sp.unit_start_ = event_end(sp.p());
-        // Only the root's declarations matter; stop paying for the callback.
+        // Only the root's declarations matter (for the header and the hibernation replay);
+        // stop paying for the callback.
         XML_SetStartNamespaceDeclHandler(sp.p(), nullptr);
+        sp.finish_replay();
         sp.handler_.on_stream_open(std::move(sp.header_));
     }
 
@@ -232,9 +242,15 @@ struct StreamParser::Callbacks {
     static void XMLCALL namespace_decl(void* ud, const XML_Char* prefix, const XML_Char* uri) {
         StreamParser& sp = self(ud);
         guarded(sp, [&] {
-            if (prefix == nullptr && !sp.stream_open_) {
-                sp.header_.default_ns.assign(uri != nullptr ? uri : "");
+            if (sp.stream_open_) {
+                return;
             }
+            // Expat passes a null URI for xmlns='' (undeclaring the default namespace).
+            const std::string_view value = uri != nullptr ? uri : "";
+            if (prefix == nullptr) {
+                sp.header_.default_ns.assign(value);
+            }
+            sp.record_root_decl(prefix, value);
         });
     }
 
@@ -279,10 +295,7 @@ void StreamParser::ExpatDeleter::operator()(XML_ParserStruct* p) const noexcept 
 
 StreamParser::StreamParser(StreamHandler& handler, ParserLimits limits)
     : handler_(handler), limits_(limits) {
-    stack_.reserve(limits_.max_depth + 1);
-    // Reasons are short static strings; with room reserved, fail() never allocates inside an
-    // Expat callback, where an exception must not escape.
-    error_text_.reserve(128);
+    reserve_buffers();
     create_parser();
 }
 
@@ -318,6 +331,96 @@ void StreamParser::create_parser() {
     XML_SetReparseDeferralEnabled(p, XML_FALSE);
 }
 
+void StreamParser::reserve_buffers() {
+    stack_.reserve(limits_.max_depth + 1);
+    // Reasons are short static strings; with room reserved, fail() never allocates inside an
+    // Expat callback, where an exception must not escape.
+    error_text_.reserve(128);
+}
+
+void StreamParser::record_root_decl(const char* prefix, std::string_view uri) {
+    replay_ += prefix != nullptr ? " xmlns:" : " xmlns";
+    if (prefix != nullptr) {
+        replay_ += prefix;
+    }
+    replay_ += "='";
+    append_escaped(replay_, uri);
+    replay_ += '\'';
+    if (uri == ns_streams) {
+        ++stream_ns_declarations_;
+        stream_prefix_.assign(prefix != nullptr ? prefix : "");
+    }
+}
+
+void StreamParser::finish_replay() {
+    // XML_ParserCreateNS does not report the root's prefix, but the root is in ns_streams and
+    // nothing encloses it, so a single declaration binding ns_streams must be the one it uses.
+    // With several, guessing wrong would break </stream:stream>: such a stream never hibernates.
+    if (stream_ns_declarations_ == 1) {
+        std::string tag;
+        tag.reserve(stream_prefix_.size() + replay_.size() + 9);
+        tag += '<';
+        if (!stream_prefix_.empty()) {
+            tag += stream_prefix_;
+            tag += ':';
+        }
+        tag += "stream";
+        tag += replay_;
+        tag += '>';
+        replay_ = std::move(tag);
+    } else {
+        release(replay_);
+    }
+    release(stream_prefix_);
+    stream_ns_declarations_ = 0;
+}
+
+bool StreamParser::at_rest() const {
+    // The callbacks move unit_start_ to the end of every completed stanza and whitespace run,
+    // so fed_ == unit_start_ means Expat consumed every byte: no partial token (not even a
+    // trailing CR it keeps to see whether LF follows) is waiting in its buffer.
+    return stream_open_ && !stream_closed_ && error_ == ParseError::None && !stopped_ && !halted_ &&
+           !in_feed_ && !reset_pending_ && stack_.empty() && fed_ == unit_start_ &&
+           !replay_.empty();
+}
+
+bool StreamParser::hibernate() {
+    if (hibernated()) {
+        return true;
+    }
+    if (!at_rest()) {
+        return false;
+    }
+    parser_.reset();
+    // Rebuilt (or reserved again) by wake() before Expat runs.
+    release(stack_);
+    release(error_text_);
+    release(stanza_);
+    release(header_);
+    return true;
+}
+
+void StreamParser::wake() {
+    reserve_buffers();
+    create_parser();
+    // Replaying the opening tag gives the fresh parser the same namespace context and the same
+    // open root, so what follows parses (and fails) exactly as before. The handler saw this tag
+    // already: no callback may see it again.
+    XML_SetStartNamespaceDeclHandler(p(), nullptr);
+    XML_SetStartElementHandler(p(), nullptr);
+    const XML_Status status =
+        XML_Parse(p(), replay_.data(), static_cast<int>(replay_.size()), XML_FALSE);
+    XML_SetStartElementHandler(p(), &Callbacks::start_element);
+    if (status == XML_STATUS_ERROR) {
+        // Only out of memory can get here: the tag was built from what Expat accepted.
+        const XML_Error code = XML_GetErrorCode(p());
+        fail(map_expat_error(code), XML_ErrorString(code));
+    }
+    // Offsets restart with this parser; the replayed bytes are not part of any stanza.
+    fed_ = replay_.size();
+    unit_start_ = fed_;
+}
+
 void StreamParser::halt() {
     if (halted_) {
         return;
@@ -345,6 +448,12 @@ ParseError StreamParser::feed(std::string_view data) {
     }
     if (stopped_) {
         return ParseError::None;
+    }
+    if (hibernated() && !data.empty()) {
+        wake();
+        if (error_ != ParseError::None) {
+            return error_;
+        }
     }
     in_feed_ = true;
     while (!data.empty() && !halted_) {
@@ -387,6 +496,7 @@ void StreamParser::reset() {
         halt();
         return;
     }
+    reserve_buffers();
     create_parser();
     error_ = ParseError::None;
     error_text_.clear();
@@ -400,6 +510,9 @@ void StreamParser::reset() {
     stack_.clear();
     fed_ = 0;
     unit_start_ = 0;
+    release(replay_);
+    release(stream_prefix_);
+    stream_ns_declarations_ = 0;
 }
 
 std::string serialize_stream_open(std::string_view content_ns,

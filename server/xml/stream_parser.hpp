@@ -81,8 +81,19 @@ public:
     const std::string& error_text() const { return error_text_; }
 
     // Starts over for a new stream (after STARTTLS / SASL success): fresh Expat parser, all
-    // state cleared. Limits are kept.
+    // state cleared, not hibernated. Limits are kept.
     void reset();
+
+    // Most connections sit idle between stanzas, and an Expat parser costs about 10 KiB of
+    // heap each. When the stream is at rest (header received, no stanza or partial token
+    // buffered, not closed, failed or stopped, not inside feed()), this frees the Expat parser
+    // and the per-stanza buffers; the next feed() rebuilds them by replaying the stream's
+    // opening tag to a fresh parser, invisibly to the handler. Returns true if the parser is
+    // now hibernated, false (changing nothing) if it is not at rest or its root's prefix is
+    // ambiguous (several declarations bind the streams namespace).
+    bool hibernate();
+    bool hibernated() const { return !parser_; }
+
     void set_limits(ParserLimits limits) { limits_ = limits; }
     const ParserLimits& limits() const { return limits_; }
 
@@ -94,6 +105,11 @@ private:
     };
 
     void create_parser();
+    void reserve_buffers();
+    bool at_rest() const;
+    void record_root_decl(const char* prefix, std::string_view uri);
+    void finish_replay();
+    void wake();
     XML_ParserStruct* p() const;
     void fail(ParseError error, std::string_view why);
     void halt();
@@ -118,8 +134,17 @@ private:
     Element stanza_;
     std::vector<Element*> stack_;  // open elements of the current stanza, stanza_ first
 
-    std::uint64_t fed_ = 0;         // bytes handed to Expat since the stream started
+    // Both count from the start of what the current Expat parser has seen (after waking from
+    // hibernation: from the start of the replayed opening tag).
+    std::uint64_t fed_ = 0;         // bytes handed to Expat
     std::uint64_t unit_start_ = 0;  // where the unfinished stanza (or inter-stanza run) began
+
+    // "<prefix:stream xmlns...='...'>": what a fresh Expat parser must see to continue the
+    // stream after hibernation. Empty if the stream cannot hibernate. While the header is
+    // parsed it collects the root's namespace declarations, and these two find its prefix.
+    std::string replay_;
+    std::string stream_prefix_;            // prefix bound to ns_streams ("" = default namespace)
+    unsigned stream_ns_declarations_ = 0;  // how many declarations bind ns_streams
 };
 
 // "<?xml version='1.0'?><stream:stream xmlns='CONTENT_NS' xmlns:stream='...' k='v'...>", escaped.

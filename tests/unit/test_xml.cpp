@@ -714,3 +714,449 @@ TEST_CASE("parser: error text never echoes the input") {
     CHECK(parser.error_text().find("secret") == std::string::npos);
     CHECK(parser.error_text().find("nbsp") == std::string::npos);
 }
+
+// --- hibernation: dropping the Expat parser of an idle stream and rebuilding it on demand ---
+
+namespace {
+
+struct ChunkRun {
+    ParseError error = ParseError::None;
+    int hibernations = 0;
+};
+
+// Feeds `chunks` in order. With `hibernate` set, hibernate() is tried after every chunk.
+ChunkRun feed_chunks(const std::vector<std::string>& chunks, Recorder& rec, bool hibernate,
+                     ParserLimits limits = {}) {
+    StreamParser parser(rec, limits);
+    ChunkRun run;
+    for (const auto& chunk : chunks) {
+        run.error = parser.feed(chunk);
+        if (run.error != ParseError::None) {
+            break;
+        }
+        if (hibernate && parser.hibernate()) {
+            CHECK(parser.hibernated());
+            ++run.hibernations;
+        }
+    }
+    return run;
+}
+
+// The same events, down to every element's name and namespace.
+void check_same_events(const Recorder& got, const Recorder& expected) {
+    CHECK(got.opens == expected.opens);
+    CHECK(got.closes == expected.closes);
+    CHECK(got.header.attrs == expected.header.attrs);
+    CHECK(got.header.default_ns == expected.header.default_ns);
+    CHECK(got.stanzas == expected.stanzas);
+    REQUIRE(got.elements.size() == expected.elements.size());
+    for (std::size_t i = 0; i < got.elements.size(); ++i) {
+        CHECK(got.elements[i].name() == expected.elements[i].name());
+        CHECK(got.elements[i].ns() == expected.elements[i].ns());
+    }
+}
+
+// Parses `chunks` with and without hibernating between them; both must agree.
+ChunkRun check_hibernation_invisible(const std::vector<std::string>& chunks, Recorder& rec,
+                                     ParserLimits limits = {}) {
+    Recorder plain;
+    const ChunkRun reference = feed_chunks(chunks, plain, false, limits);
+    const ChunkRun run = feed_chunks(chunks, rec, true, limits);
+    CHECK(run.error == reference.error);
+    check_same_events(rec, plain);
+    return run;
+}
+
+std::string nested(int depth) {
+    std::string s;
+    for (int i = 0; i < depth; ++i) {
+        s += "<a>";
+    }
+    for (int i = 0; i < depth; ++i) {
+        s += "</a>";
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("parser: hibernating between stanzas is invisible to the handler") {
+    Recorder rec;
+    const ChunkRun run = check_hibernation_invisible(
+        {stream_open, "\n", "<message to='a@b'><body>hi</body></message>", " ",
+         "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>",
+         "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+         "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+         "<r xmlns='urn:xmpp:sm:3'/>", "<message xmlns:x='urn:x' x:a='1'><x:p/></message>",
+         "</stream:stream>"},
+        rec);
+    CHECK(run.error == ParseError::None);
+    CHECK(run.hibernations == 9);  // after every chunk but the stream close
+    CHECK(rec.opens == 1);
+    CHECK(rec.closes == 1);
+    CHECK(rec.header.attr("to") == "example.org");
+    REQUIRE(rec.elements.size() == 6);
+    CHECK(rec.elements[0].ns() == "jabber:client");
+    CHECK(rec.elements[1].child("query", "jabber:iq:roster") != nullptr);
+    CHECK(rec.elements[2].ns() == ns_streams);
+    CHECK(rec.stanzas[2] ==
+          "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>");
+    CHECK(rec.elements[3].name() == "error");
+    CHECK(rec.elements[3].ns() == ns_streams);
+    CHECK(rec.elements[4].ns() == "urn:xmpp:sm:3");
+    CHECK(rec.elements[5].attr("{urn:x}a") == "1");
+    CHECK(rec.elements[5].child("p", "urn:x") != nullptr);
+}
+
+TEST_CASE("parser: hibernated() and hibernate() on an already hibernated parser") {
+    Recorder rec;
+    StreamParser parser(rec, {});
+    CHECK_FALSE(parser.hibernated());
+    REQUIRE(parser.feed(stream_open) == ParseError::None);
+    CHECK(parser.hibernate());
+    CHECK(parser.hibernated());
+    CHECK(parser.hibernate());
+    CHECK(parser.feed("") == ParseError::None);  // nothing to parse: stays asleep
+    CHECK(parser.hibernated());
+    CHECK(parser.feed("<message/>") == ParseError::None);
+    CHECK_FALSE(parser.hibernated());
+    CHECK(rec.stanzas == std::vector<std::string>{"<message/>"});
+    CHECK(rec.opens == 1);
+}
+
+TEST_CASE("parser: hibernating streams with other prefixes and declarations") {
+    SUBCASE("a different stream prefix") {
+        const std::string open =
+            "<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+            "xmlns='jabber:client' to='example.org'>";
+        Recorder rec;
+        const ChunkRun run = check_hibernation_invisible(
+            {open, "<s:features><x/></s:features>", "<message/>", "</s:stream>"}, rec);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 3);
+        REQUIRE(rec.elements.size() == 2);
+        CHECK(rec.elements[0].ns() == ns_streams);
+        CHECK(rec.elements[0].child("x", "jabber:client") != nullptr);
+        CHECK(rec.elements[1].ns() == "jabber:client");
+        CHECK(rec.closes == 1);
+
+        // The replayed root is <s:stream>, so the wrong end tag is still wrong.
+        Recorder wrong;
+        CHECK(check_hibernation_invisible({open, "<message/>", "</stream:stream>"}, wrong).error ==
+              ParseError::NotWellFormed);
+        CHECK(wrong.closes == 0);
+    }
+    SUBCASE("an extra prefix declared on the stream (dialback)") {
+        const std::string open =
+            "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+            "xmlns='jabber:server' xmlns:db='jabber:server:dialback'>";
+        Recorder rec;
+        const ChunkRun run =
+            check_hibernation_invisible({open, "<db:result from='a' to='b'>key</db:result>",
+                                         "<db:verify id='1'/>", "</stream:stream>"},
+                                        rec);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 3);
+        REQUIRE(rec.elements.size() == 2);
+        CHECK(rec.elements[0].ns() == "jabber:server:dialback");
+        CHECK(rec.elements[0].text() == "key");
+        CHECK(rec.elements[1].ns() == "jabber:server:dialback");
+        CHECK(rec.closes == 1);
+
+        // A prefix that was never declared stays unbound.
+        Recorder unbound;
+        CHECK(check_hibernation_invisible({open, "<message/>", "<foo:bar/>"}, unbound).error ==
+              ParseError::NotWellFormed);
+    }
+    SUBCASE("the stream element in the default namespace") {
+        Recorder rec;
+        const ChunkRun run = check_hibernation_invisible(
+            {"<stream xmlns='http://etherx.jabber.org/streams'>", "<features/>", "</stream>"}, rec);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 2);
+        REQUIRE(rec.elements.size() == 1);
+        CHECK(rec.elements[0].ns() == ns_streams);
+        CHECK(rec.closes == 1);
+    }
+    SUBCASE("namespace URIs that need escaping in the replay") {
+        Recorder rec;
+        const ChunkRun run = check_hibernation_invisible(
+            {"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+             "xmlns=\"urn:a&amp;b'c&quot;d&#9;e&lt;\" xmlns:p='urn:&apos;'>",
+             "<message/>", "<p:x/>", "</stream:stream>"},
+            rec);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 3);
+        REQUIRE(rec.elements.size() == 2);
+        CHECK(rec.elements[0].ns() == "urn:a&b'c\"d\te<");
+        CHECK(rec.elements[1].ns() == "urn:'");
+    }
+    SUBCASE("the default namespace undeclared") {
+        Recorder rec;
+        const ChunkRun run = check_hibernation_invisible(
+            {"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns=''>",
+             "<message/>", "</stream:stream>"},
+            rec);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 2);
+        REQUIRE(rec.elements.size() == 1);
+        CHECK(rec.elements[0].ns().empty());
+    }
+    SUBCASE("an ambiguous stream prefix never hibernates") {
+        Recorder rec;
+        const ChunkRun run =
+            check_hibernation_invisible({"<stream:stream xmlns='http://etherx.jabber.org/streams' "
+                                         "xmlns:stream='http://etherx.jabber.org/streams'>",
+                                         "<message/>", "</stream:stream>"},
+                                        rec);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 0);
+        REQUIRE(rec.elements.size() == 1);
+        CHECK(rec.elements[0].ns() == ns_streams);
+        CHECK(rec.closes == 1);
+    }
+}
+
+TEST_CASE("parser: hibernate() refuses unless the stream is at rest") {
+    Recorder rec;
+    StreamParser parser(rec, {});
+
+    SUBCASE("before and during the stream header") {
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed(stream_open.substr(0, 40)) == ParseError::None);
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed(stream_open.substr(40)) == ParseError::None);
+        CHECK(rec.opens == 1);
+        CHECK(parser.hibernate());
+    }
+    SUBCASE("inside a stanza") {
+        REQUIRE(parser.feed(stream_open + "<message><body>hi") == ParseError::None);
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed("</body>") == ParseError::None);
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed("</message>") == ParseError::None);
+        CHECK(rec.stanzas == std::vector<std::string>{"<message><body>hi</body></message>"});
+        CHECK(parser.hibernate());
+    }
+    SUBCASE("a partial start tag, end tag or CRLF") {
+        REQUIRE(parser.feed(stream_open + "<mess") == ParseError::None);
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed("age/>") == ParseError::None);
+        CHECK(parser.hibernate());
+        REQUIRE(parser.feed("<message></mess") == ParseError::None);
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed("age>") == ParseError::None);
+        CHECK(parser.hibernate());
+        REQUIRE(parser.feed("\r") == ParseError::None);  // Expat waits to see whether LF follows
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed("\n") == ParseError::None);
+        CHECK(parser.hibernate());
+        REQUIRE(parser.feed("<") == ParseError::None);
+        CHECK_FALSE(parser.hibernate());
+        REQUIRE(parser.feed("/stream:stream>") == ParseError::None);
+        CHECK(rec.stanzas == std::vector<std::string>{"<message/>", "<message/>"});
+        CHECK(rec.closes == 1);
+        CHECK_FALSE(parser.hibernate());  // closed
+    }
+    SUBCASE("after an error") {
+        CHECK(parser.feed(stream_open + "<message>x</iq>") == ParseError::NotWellFormed);
+        CHECK_FALSE(parser.hibernate());
+        CHECK(parser.feed("<message/>") == ParseError::NotWellFormed);
+        CHECK(rec.stanzas.empty());
+    }
+    SUBCASE("after a wrong root") {
+        CHECK(parser.feed("<stream:foo xmlns:stream='http://etherx.jabber.org/streams'>") ==
+              ParseError::InvalidNamespace);
+        CHECK_FALSE(parser.hibernate());
+    }
+    SUBCASE("stopped by the handler") {
+        rec.stop_after = 1;
+        REQUIRE(parser.feed(stream_open + "<auth/><message/>") == ParseError::None);
+        CHECK(parser.stopped());
+        CHECK_FALSE(parser.hibernate());
+    }
+}
+
+TEST_CASE("parser: hibernate() from inside a callback is refused") {
+    struct Sleeper : Recorder {
+        StreamParser* parser = nullptr;
+        std::vector<bool> results;
+        bool on_stanza(Element&& e) override {
+            results.push_back(parser->hibernate());
+            return Recorder::on_stanza(std::move(e));
+        }
+    } rec;
+    StreamParser parser(rec, {});
+    rec.parser = &parser;
+    REQUIRE(parser.feed(stream_open + "<message/><message/>") == ParseError::None);
+    CHECK(rec.results == std::vector<bool>{false, false});
+    CHECK(rec.stanzas.size() == 2);
+    CHECK(parser.hibernate());
+}
+
+TEST_CASE("parser: reset() of a hibernated parser starts a fresh stream") {
+    Recorder rec;
+    StreamParser parser(rec, {});
+    REQUIRE(parser.feed(stream_open + "<message/>") == ParseError::None);
+    REQUIRE(parser.hibernate());
+    parser.reset();
+    CHECK_FALSE(parser.hibernated());
+    CHECK_FALSE(parser.hibernate());  // no header yet on the new stream
+    // The new stream uses another prefix: nothing of the old replay may survive.
+    REQUIRE(parser.feed("<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+                        "xmlns='jabber:client' to='example.net'>") == ParseError::None);
+    CHECK(rec.opens == 2);
+    CHECK(rec.header.attr("to") == "example.net");
+    REQUIRE(parser.hibernate());
+    REQUIRE(parser.feed("<message id='after'/>") == ParseError::None);
+    REQUIRE(parser.hibernate());
+    REQUIRE(parser.feed("</s:stream>") == ParseError::None);
+    CHECK(rec.stanzas == std::vector<std::string>{"<message/>", "<message id='after'/>"});
+    CHECK(rec.closes == 1);
+}
+
+TEST_CASE("parser: whitespace keepalives keep a stream at rest") {
+    ParserLimits limits;
+    limits.max_stanza_bytes = 100;
+    Recorder rec;
+    StreamParser parser(rec, limits);
+    REQUIRE(parser.feed(stream_open) == ParseError::None);
+    const char* keepalives[] = {" ", "\n", "\r\n", "\t ", "  \r\n  "};
+    for (int i = 0; i < 500; ++i) {
+        REQUIRE(parser.feed(keepalives[i % 5]) == ParseError::None);
+        REQUIRE(parser.hibernate());
+    }
+    REQUIRE(parser.feed("<message/>") == ParseError::None);
+    CHECK(rec.stanzas == std::vector<std::string>{"<message/>"});
+    CHECK(parser.hibernate());
+}
+
+TEST_CASE("parser: size and depth caps after waking") {
+    ParserLimits limits;
+    limits.max_stanza_bytes = 1000;
+    limits.max_depth = 8;
+    const std::string head = "<message><body>";
+    const std::string tail = "</body></message>";
+    const std::string fits = head + std::string(1000 - head.size() - tail.size(), 'x') + tail;
+    const std::string over = head + std::string(1001 - head.size() - tail.size(), 'x') + tail;
+
+    SUBCASE("a stanza exactly at the cap passes, one byte more fails") {
+        Recorder rec;
+        const ChunkRun run =
+            check_hibernation_invisible({stream_open, fits, fits, over}, rec, limits);
+        CHECK(run.error == ParseError::PolicyViolation);
+        CHECK(run.hibernations == 3);
+        CHECK(rec.stanzas.size() == 2);
+
+        StreamParser parser(rec, limits);
+        REQUIRE(parser.feed(stream_open) == ParseError::None);
+        REQUIRE(parser.hibernate());
+        CHECK(parser.feed(over) == ParseError::PolicyViolation);
+        CHECK(parser.error_text() == "stanza too large");
+    }
+    SUBCASE("the replayed opening tag does not count") {
+        // Its declarations alone take most of the cap.
+        const std::string open =
+            "<stream:stream xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' xmlns:x='urn:" +
+            std::string(800, 'x') + "'>";
+        REQUIRE(open.size() < 1000);
+        // Half a start tag: only the unit start set when waking bounds it.
+        const std::string long_tag = "<message id='" + std::string(1000 - 16, 'x') + "'/>";
+        REQUIRE(long_tag.size() == 1000);
+        Recorder rec;
+        const ChunkRun run = check_hibernation_invisible(
+            {open, fits, long_tag.substr(0, 600), long_tag.substr(600)}, rec, limits);
+        CHECK(run.error == ParseError::None);
+        CHECK(run.hibernations == 3);
+        CHECK(rec.stanzas.size() == 2);
+    }
+    SUBCASE("a stanza that never closes") {
+        auto feeds_until_failure = [&](bool hibernate) {
+            Recorder rec;
+            StreamParser parser(rec, limits);
+            REQUIRE(parser.feed(stream_open) == ParseError::None);
+            if (hibernate) {
+                REQUIRE(parser.hibernate());
+            }
+            REQUIRE(parser.feed("<message><body>") == ParseError::None);
+            for (int i = 0; i < 100; ++i) {
+                if (parser.feed(std::string(50, 'x')) != ParseError::None) {
+                    CHECK(parser.error() == ParseError::PolicyViolation);
+                    return i;
+                }
+            }
+            return -1;
+        };
+        const int plain = feeds_until_failure(false);
+        CHECK(plain > 0);
+        CHECK(feeds_until_failure(true) == plain);
+    }
+    SUBCASE("a start tag that never ends") {
+        Recorder rec;
+        CHECK(check_hibernation_invisible(
+                  {stream_open, "<message/>", "<message to='", std::string(5000, 'x')}, rec, limits)
+                  .error == ParseError::PolicyViolation);
+    }
+    SUBCASE("depth at the cap passes, one deeper fails") {
+        Recorder rec;
+        const ChunkRun run =
+            check_hibernation_invisible({stream_open, nested(8), nested(9)}, rec, limits);
+        CHECK(run.error == ParseError::PolicyViolation);
+        CHECK(run.hibernations == 2);
+        CHECK(rec.stanzas.size() == 1);
+    }
+}
+
+TEST_CASE("parser: hibernating after every stanza, a hundred times") {
+    Recorder rec;
+    StreamParser parser(rec, {});
+    REQUIRE(parser.feed(stream_open) == ParseError::None);
+    std::vector<std::string> expected;
+    for (int i = 0; i < 100; ++i) {
+        REQUIRE(parser.hibernate());
+        REQUIRE(parser.hibernated());
+        const std::string stanza = "<message id='m" + std::to_string(i) + "'><body>" +
+                                   std::to_string(i) + "</body></message>";
+        REQUIRE(parser.feed(stanza) == ParseError::None);
+        expected.push_back(stanza);
+    }
+    REQUIRE(parser.hibernate());
+    REQUIRE(parser.feed("</stream:stream>") == ParseError::None);
+    CHECK(rec.stanzas == expected);
+    CHECK(rec.opens == 1);
+    CHECK(rec.closes == 1);
+}
+
+TEST_CASE("parser: split at every byte with hibernate() attempts yields identical events") {
+    Recorder reference;
+    REQUIRE(parse_whole(valid_stream, reference) == ParseError::None);
+    const std::string_view all(valid_stream);
+
+    // At rest: right after the header, after each byte of the keepalive runs ("\n  ", " \n",
+    // " ") and after each of the five stanzas: 4 + 2 + 1 + 5 = 12 places.
+    int at_rest = 0;
+    for (std::size_t cut = 0; cut <= valid_stream.size(); ++cut) {
+        Recorder rec;
+        StreamParser parser(rec, {});
+        REQUIRE(parser.feed(all.substr(0, cut)) == ParseError::None);
+        if (parser.hibernate()) {
+            ++at_rest;
+        }
+        REQUIRE(parser.feed(all.substr(cut)) == ParseError::None);
+        check_same_events(rec, reference);
+    }
+    CHECK(at_rest == 12);
+
+    Recorder bytewise;
+    StreamParser parser(bytewise, {});
+    int hibernations = 0;
+    for (char c : valid_stream) {
+        REQUIRE(parser.feed(std::string_view(&c, 1)) == ParseError::None);
+        if (parser.hibernate()) {
+            ++hibernations;
+        }
+    }
+    CHECK(hibernations == 12);
+    check_same_events(bytewise, reference);
+}

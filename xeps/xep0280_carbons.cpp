@@ -90,6 +90,12 @@ private:
         if (!eligible(e.stanza) || !server_.is_local(e.to) || e.to.local().empty()) {
             return Flow::Continue;
         }
+        // Runs for every message; most accounts have no carbon-enabled resource at all.
+        const auto& sessions = server_.sessions().of(e.to.local());
+        if (std::none_of(sessions.begin(), sessions.end(),
+                         [&](const SessionPtr& s) { return enabled_.contains(s->id()); })) {
+            return Flow::Continue;
+        }
         // Which resources the router will hand it to: the addressed one if it exists, else
         // those the bare-JID rule picks.
         std::vector<Session*> direct;
@@ -98,7 +104,7 @@ private:
         } else {
             direct = server_.sessions().message_targets(e.to.local());
         }
-        for (const auto& s : server_.sessions().of(e.to.local())) {
+        for (const auto& s : sessions) {
             bool gets_it = std::find(direct.begin(), direct.end(), s.get()) != direct.end();
             if (!gets_it && enabled_.contains(s->id())) {
                 s->send(wrap("received", e.stanza, e.to, *s));

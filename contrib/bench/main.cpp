@@ -515,6 +515,9 @@ int Bench::run_idle() {
     double connect_secs = bring_online(opt_.clients);
     auto online = sum(&WorkerStats::ready);
     auto failed = sum(&WorkerStats::failed);
+    // Just logged in (a server may give memory back once connections have been idle a while,
+    // as havend does after [c2s] hibernate_after_s: --settle decides which state is measured).
+    long rss_online = proc_rss_kb(opt_.server_pid);
     std::this_thread::sleep_for(std::chrono::duration<double>(opt_.settle));
     long rss1 = proc_rss_kb(opt_.server_pid);
     long gen_rss1 = proc_rss_kb(0);
@@ -530,6 +533,7 @@ int Bench::run_idle() {
     each_worker([](Worker& w) { w.ping_all(); });
     wait_for([&] { return sum(&WorkerStats::pings_ok) >= online - lost; }, 15);
     auto alive = sum(&WorkerStats::pings_ok);
+    long rss_pinged = proc_rss_kb(opt_.server_pid);  // every connection just active again
     stop();
     double per_conn = online ? static_cast<double>(rss1 - rss0) / static_cast<double>(online) : 0;
     double gen_per_conn =
@@ -542,6 +546,12 @@ int Bench::run_idle() {
     std::printf("server RSS: %ld KiB before, %ld KiB with connections (%ld KiB after holding): "
                 "%.1f KiB per connection; server CPU while idle %.1f%%\n",
                 rss0, rss1, rss2, per_conn, held > 0 ? (srv1 - srv0) / held * 100 : 0);
+    const auto per = [&](long rss) {
+        return online ? static_cast<double>(rss - rss0) / static_cast<double>(online) : 0.0;
+    };
+    std::printf("server RSS per connection: %.1f KiB just logged in, %.1f KiB after %.0f s "
+                "settling, %.1f KiB right after the pings\n",
+                per(rss_online), per_conn, opt_.settle, per(rss_pinged));
     std::printf("generator RSS: %.1f KiB per connection\n", gen_per_conn);
     if (failed || lost) {
         std::printf("failures: %s\n", reasons_text().c_str());
@@ -551,6 +561,8 @@ int Bench::run_idle() {
     j.num("alive", alive).num("connect_seconds", connect_secs).num("held_seconds", held);
     j.num("rss_before_kb", rss0).num("rss_after_kb", rss1).num("rss_end_kb", rss2);
     j.num("kb_per_conn", per_conn).num("gen_kb_per_conn", gen_per_conn);
+    j.num("kb_per_conn_online", per(rss_online)).num("kb_per_conn_pinged", per(rss_pinged));
+    j.num("settle_seconds", opt_.settle);
     j.num("server_idle_cpu_pct", held > 0 ? (srv1 - srv0) / held * 100 : 0);
     j.str("failures", reasons_text());
     std::printf("RESULT %s\n", j.done().c_str());

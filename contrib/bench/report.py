@@ -104,6 +104,10 @@ class Table:
                 self.row(f"**{what}**: {sample['clients']:.0f} authenticated {sample['tls']} "
                          f"connections, runs {runs}", "server RSS KiB per connection", kind,
                          "kb_per_conn", 1)
+                self.row("", f"… just logged in (before {sample.get('settle_seconds', 0):.0f} s "
+                         "idle)", kind, "kb_per_conn_online", 1)
+                self.row("", "… right after a ping to every connection", kind,
+                         "kb_per_conn_pinged", 1)
                 self.line("", "server RSS MiB before → with connections",
                           [f"{fmt(_mib(self.med(s, kind, 'rss_before_kb')), 1)} → "
                            f"{fmt(_mib(self.med(s, kind, 'rss_after_kb')), 1)}"

@@ -33,6 +33,10 @@ windows="4 16"
 rates="1000 3000"
 idle_clients=5000
 capacity_clients=15000
+# Seconds the idle connections sit before RSS is read. An idle connection is one that has been
+# quiet a while: havend gives parser and TLS cipher state back after [c2s] hibernate_after_s
+# (default 10 s), so this must exceed that plus the login spread. The same for every server.
+idle_settle=15
 warmup=2
 mech="SCRAM-SHA-256"
 base_port=25222
@@ -56,6 +60,7 @@ usage: contrib/bench/run.sh [options]
   --rates "R1 R2"        fixed offered rates in msgs/s for the equal-load comparison [$rates]
   --idle-clients N       idle connections for the RSS comparison [$idle_clients]
   --capacity-clients N   idle connections held by havend alone [$capacity_clients]
+  --idle-settle S        quiet seconds before idle RSS is read [$idle_settle]
   --mech M               SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN [$mech]
   --nice N               nice level of server and generator (other jobs on the box) [$nice_level]
   --base-port P          havend P/P+1, Prosody P+100/P+101, ejabberd P+200/P+201 [$base_port]
@@ -84,6 +89,7 @@ while [[ $# -gt 0 ]]; do
         --rates) rates="$2"; shift ;;
         --idle-clients) idle_clients="$2"; shift ;;
         --capacity-clients) capacity_clients="$2"; shift ;;
+        --idle-settle) idle_settle="$2"; shift ;;
         --mech) mech="$2"; shift ;;
         --nice) nice_level="$2"; shift ;;
         --base-port) base_port="$2"; shift ;;
@@ -537,7 +543,7 @@ if has idle || has capacity; then
             sleep 2
             if has idle; then
                 bench "$s" idle "$run" idle --clients "$idle_clients" --concurrency 200 \
-                    --duration 10 --settle 3 --source-ips "$source_ips"
+                    --duration 10 --settle "$idle_settle" --source-ips "$source_ips"
             fi
             stop_server "$s"
         done
@@ -547,7 +553,7 @@ if has idle || has capacity; then
             start_havend
             sleep 1
             bench havend idle_capacity "$run" idle --clients "$capacity_clients" \
-                --concurrency 200 --duration 30 --settle 3 --source-ips "$source_ips"
+                --concurrency 200 --duration 30 --settle "$idle_settle" --source-ips "$source_ips"
             stop_server havend
         done
     fi

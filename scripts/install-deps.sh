@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config
     libboost1.81-dev libexpat1-dev libssl-dev openssl libsqlite3-dev sqlite3 libsodium-dev
-    libtomlplusplus-dev libidn2-dev libicu-dev libcurl4-openssl-dev libc-ares-dev
+    libtomlplusplus-dev libmimalloc-dev libidn2-dev libicu-dev libcurl4-openssl-dev libc-ares-dev
     doctest-dev libstrophe-dev python3 python3-slixmpp
 )
 

@@ -12,11 +12,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <mimalloc.h>
 #include <sodium.h>
 
 #include "server/core/server.hpp"
 #include "server/net/listener.hpp"
 #include "server/net/tls.hpp"
+#include "server/net/tls_records.hpp"
 
 namespace {
 
@@ -67,6 +69,9 @@ int main(int argc, char** argv) {
             haven::config::Config::load_file(config_path, haven::all_options(registry)));
         tls = haven::net::make_server_context(config->get_string("tls", "cert"),
                                               config->get_string("tls", "key"));
+        if (config->get_bool("tls", "compact_connections")) {
+            haven::net::enable_record_takeover(tls.get());
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "havend: %s\n", e.what());
         return 1;
@@ -90,7 +95,8 @@ int main(int argc, char** argv) {
             if (port == 0 && direct) {
                 return;
             }
-            haven::net::C2sOptions opts{tls.get(), direct};
+            haven::net::C2sOptions opts{tls.get(), direct,
+                                        cfg.get_bool("tls", "compact_connections")};
             auto l = std::make_shared<haven::net::Listener>(
                 *server, boost::asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port)),
                 opts, std::span<char>(*scratch));
@@ -105,6 +111,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "havend: %s\n", e.what());
         return 1;
     }
+    // Also the reference that keeps mimalloc linked (and so interposing malloc) under --as-needed.
+    server->log().debug("allocator: mimalloc ", mi_version());
     server->log().info("havend serving ", server->domain(), " with ",
                        server->loaded_modules().size(), " modules");
 

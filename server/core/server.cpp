@@ -23,12 +23,19 @@ std::vector<OptionSpec> core_options() {
                    "directory)."),
         opt_string("tls", "cert", "certs/localhost.crt", "PEM certificate chain."),
         opt_string("tls", "key", "certs/localhost.key", "PEM private key (mode 0600)."),
+        opt_bool("tls", "compact_connections", true,
+                 "After a TLS 1.3 handshake, protect records with Haven's small record layer "
+                 "(OpenSSL ciphers) and free OpenSSL's ~14 KiB per-connection state. Turns off "
+                 "TLS session tickets; false keeps OpenSSL for the whole connection."),
         opt_string("c2s", "address", "127.0.0.1", "Address for client connections."),
         opt_int("c2s", "port", 5222, 0, 65535, "Client port with STARTTLS (RFC 6120)."),
         opt_int("c2s", "direct_tls_port", 5223, 0, 65535,
                 "Client port with TLS from the first byte (XEP-0368); 0 disables."),
         opt_bool("c2s", "require_encryption", true,
                  "Refuse authentication and stanzas before STARTTLS."),
+        opt_int("c2s", "hibernate_after_s", 10, 0, 86400,
+                "Seconds without input after which a logged-in connection frees its XML parser "
+                "and TLS cipher state (rebuilt on its next input); 0 never."),
         opt_list("sasl", "mechanisms",
                  {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1",
                   "PLAIN"},

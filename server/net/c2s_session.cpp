@@ -86,7 +86,7 @@ void C2sSession::start() {
     arm_negotiation_deadline();
     if (options_.direct_tls) {
         state_ = State::TlsHandshake;
-        transport_.start_tls(options_.tls);
+        transport_.start_tls(options_.tls, options_.take_over_tls);
     } else {
         transport_.start_reading();
     }
@@ -190,6 +190,7 @@ void C2sSession::on_transport_data(std::string_view data) {
     if (state_ == State::Closed) {
         return;
     }
+    last_input_ = std::chrono::steady_clock::now();
     in_feed_ = true;
     auto err = parser_.feed(data);
     in_feed_ = false;
@@ -202,6 +203,52 @@ void C2sSession::on_transport_data(std::string_view data) {
         // stream (and plaintext after <starttls/> must never be processed, RFC 6120 §5.3.3).
         parser_.reset();
     }
+    if (state_ == State::Active && !idle_check_armed_) {
+        arm_idle_check();  // woken up after hibernating
+    }
+}
+
+void C2sSession::arm_idle_check() {
+    // One timer per session, re-armed when it fires rather than on every read: a busy session
+    // costs a timer wake-up every few seconds, a sleeping one none at all.
+    const auto secs = server_.config().get_int("c2s", "hibernate_after_s");
+    if (secs == 0) {
+        return;
+    }
+    idle_check_armed_ = true;
+    deadline_.expires_at(last_input_ + std::chrono::seconds(secs));
+    deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        if (auto self = std::static_pointer_cast<C2sSession>(weak.lock())) {
+            self->idle_check();
+        }
+    });
+}
+
+void C2sSession::idle_check() {
+    idle_check_armed_ = false;
+    if (state_ != State::Active) {
+        return;
+    }
+    const auto secs = server_.config().get_int("c2s", "hibernate_after_s");
+    if (secs == 0) {
+        return;
+    }
+    if (std::chrono::steady_clock::now() < last_input_ + std::chrono::seconds(secs)) {
+        arm_idle_check();  // input since: wait until a whole period has passed without any
+        return;
+    }
+    // A whole period without input: most connections of a server sit like this for hours, so
+    // give back what the next input can rebuild (about 10 KiB of XML parser, the TLS cipher
+    // contexts, spare buffers). The parser refuses while a stanza is half received; the next
+    // input re-arms the check either way.
+    const bool parser_freed = parser_.hibernate();
+    transport_.release_idle();
+    std::string().swap(serial_);
+    server_.log().debug("c2s ", id(), ": idle, released ",
+                        parser_freed ? "parser and buffers" : "buffers (stanza in progress)");
 }
 
 void C2sSession::on_transport_closed(std::string_view reason) {
@@ -230,7 +277,8 @@ void C2sSession::leave_registry() {
 void C2sSession::on_tls_established() {
     state_ = State::WaitStreamOpen;
     parser_.reset();
-    server_.log().debug("c2s ", id(), ": TLS established");
+    server_.log().debug("c2s ", id(), ": TLS established",
+                        transport_.records_taken_over() ? " (records by Haven)" : "");
 }
 
 void C2sSession::on_send_overflow() {
@@ -272,7 +320,7 @@ void C2sSession::on_stream_open(xml::StreamHeader&& header) {
 
 std::vector<std::string> C2sSession::offered_mechanisms() const {
     std::vector<std::string> out;
-    bool have_cb = transport_.is_tls() && channel_binding(transport_.ssl()).has_value();
+    bool have_cb = transport_.channel_binding().has_value();
     for (const auto& m : server_.config().get_list("sasl", "mechanisms")) {
         if (m.ends_with("-PLUS") && !have_cb) {
             continue;
@@ -300,7 +348,7 @@ void C2sSession::send_features() {
             for (const auto& m : offered_mechanisms()) {
                 mechs.add(Element("mechanism", std::string(ns::sasl))).text(m);
             }
-            if (auto cb = channel_binding(transport_.ssl())) {
+            if (auto cb = transport_.channel_binding()) {
                 // XEP-0440: tell clients which channel-binding type we support.
                 auto& cbs = features.add(Element("sasl-channel-binding", std::string(ns::sasl_cb)));
                 cbs.add(Element("channel-binding", std::string(ns::sasl_cb))).attr("type", cb->type);
@@ -355,7 +403,7 @@ bool C2sSession::handle_negotiation(Element& stanza) {
         }
         write_raw("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         state_ = State::TlsHandshake;
-        transport_.start_tls(options_.tls);
+        transport_.start_tls(options_.tls, options_.take_over_tls);
         return false;  // stop parsing: the rest of this read is TLS (or an injection attempt)
     }
     if (ns == ns::sasl && state_ == State::Negotiating && stanza.name() == "auth") {
@@ -480,7 +528,7 @@ void C2sSession::handle_auth(const Element& auth) {
     bool plus = mech.ends_with("-PLUS");
     auto alg = mech.starts_with("SCRAM-SHA-256") ? auth::HashAlg::Sha256 : auth::HashAlg::Sha1;
     std::optional<auth::ChannelBinding> cb;
-    if (auto data = channel_binding(transport_.ssl())) {
+    if (auto data = transport_.channel_binding()) {
         cb = auth::ChannelBinding{data->type, data->data};
     }
     bool plus_offered = std::any_of(offered.begin(), offered.end(),
@@ -644,6 +692,7 @@ void C2sSession::handle_bind(const Element& iq) {
     send(result);
     state_ = State::Active;
     deadline_.cancel();  // logged in: the login deadline is done
+    arm_idle_check();
     server_.log().debug("c2s ", id(), ": bound");
     server_.resource_bound.emit(*this);
 }

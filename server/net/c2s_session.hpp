@@ -25,6 +25,7 @@ namespace haven::net {
 struct C2sOptions {
     SSL_CTX* tls = nullptr;
     bool direct_tls = false;  // XEP-0368 port: TLS from the first byte
+    bool take_over_tls = false;  // [tls] compact_connections: see tls_records.hpp
 };
 
 class C2sSession final : public Session, private TransportHandler, private xml::StreamHandler {
@@ -82,6 +83,8 @@ private:
     void stream_error(std::string_view condition, std::string_view text = {});
     void arm_negotiation_deadline();
     void arm_close_deadline();
+    void arm_idle_check();
+    void idle_check();
     void leave_registry();
     void write_raw(std::string_view data);
     std::vector<std::string> offered_mechanisms() const;
@@ -99,6 +102,8 @@ private:
     std::uint64_t sasl_attempt_ = 0;  // bumped by each <auth/> and <abort/>
     bool plain_pending_ = false;      // a PLAIN check for the current attempt runs off the loop
     bool in_feed_ = false;  // inside parser_.feed(): a restart must wait until it returns
+    bool idle_check_armed_ = false;   // deadline_ is the idle check (in State::Active)
+    std::chrono::steady_clock::time_point last_input_{};  // for the idle check
     std::string localpart_;                       // after SASL
     std::unique_ptr<auth::ScramServer> scram_;    // during a SCRAM exchange
     std::string remote_;                          // peer address, only for throttling/logs

@@ -142,6 +142,12 @@ void Transport::do_read() {
         std::size_t n = 0;
         switch (read_once(n)) {
             case Io::Done:
+                if (records_) {
+                    if (!open_records(n)) {
+                        return;
+                    }
+                    continue;
+                }
                 handler_.on_transport_data(std::string_view(scratch_.data(), n));
                 continue;
             case Io::WantRead:
@@ -175,7 +181,7 @@ void Transport::send(std::string_view data) {
         handler_.on_send_overflow();
         return;
     }
-    out_.append(data);
+    (records_ ? staged_ : out_).append(data);
     schedule_flush();
 }
 
@@ -195,6 +201,17 @@ void Transport::schedule_flush() {
 
 void Transport::do_flush() {
     write_waiting_ = false;
+    if (records_ && !staged_.empty()) {
+        // Everything queued this turn goes out as one record (or as few as its size needs).
+        if (!records_->seal(staged_, out_)) {
+            close_now(records_->failure());
+            return;
+        }
+        staged_.clear();
+        if (staged_.capacity() > 64 * 1024) {
+            std::string().swap(staged_);
+        }
+    }
     while (out_offset_ < out_.size()) {
         std::size_t n = 0;
         switch (write_once(n)) {
@@ -227,6 +244,10 @@ void Transport::do_flush() {
             close_now("cannot start TLS: " + last_ssl_error());
             return;
         }
+        if (take_over_) {
+            secrets_ = std::make_unique<TrafficSecrets>();
+            attach_secrets(ssl_.get(), secrets_.get());
+        }
         SSL_set_accept_state(ssl_.get());
         handshaking_ = true;
         do_handshake();
@@ -247,9 +268,10 @@ void Transport::compact() {
     }
 }
 
-void Transport::start_tls(SSL_CTX* ctx) {
+void Transport::start_tls(SSL_CTX* ctx, bool take_over) {
     pending_tls_ = true;
     pending_tls_ctx_ = ctx;
+    take_over_ = take_over;
     if (!write_waiting_) {
         // Flush synchronously-ordered: whatever is queued (e.g. <proceed/>) goes first.
         auto owner = owner_.lock();
@@ -267,6 +289,9 @@ void Transport::do_handshake() {
     if (r == 1) {
         handshaking_ = false;
         tls_ready_ = true;
+        if (secrets_) {
+            take_over_tls();
+        }
         handler_.on_tls_established();
         if (!closed_) {
             if (!out_.empty()) {
@@ -297,7 +322,7 @@ void Transport::close_after_flush() {
         close_now("closed during the TLS handshake");
         return;
     }
-    if (out_offset_ >= out_.size() && !write_waiting_) {
+    if (queued_bytes() == 0 && !write_waiting_) {
         finish_close();
     } else if (!write_waiting_) {
         auto owner = owner_.lock();
@@ -313,6 +338,8 @@ void Transport::finish_close() {
     if (ssl_ && tls_ready_) {
         ERR_clear_error();
         SSL_shutdown(ssl_.get());  // best effort close_notify; we don't wait for the peer's
+    } else if (records_ && records_->seal_close_notify(out_)) {
+        write_now_best_effort();
     }
     // Lingering close: end our direction, then read and discard until the peer closes too.
     // Closing with unread input makes the kernel answer with a reset, which can destroy the
@@ -353,6 +380,85 @@ void Transport::close_now(std::string_view reason) {
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     handler_.on_transport_closed(reason);
+}
+
+}  // namespace haven::net
+
+namespace haven::net {
+
+void Transport::take_over_tls() {
+    auto secrets = std::move(secrets_);
+    SSL_set_app_data(ssl_.get(), nullptr);
+    records_ = TlsRecords::take_over(ssl_.get(), *secrets);
+    if (!records_) {
+        return;  // OpenSSL keeps the connection (e.g. a TLS 1.2 client)
+    }
+    // The handshake left nothing behind in OpenSSL (take_over() checked), so the SSL can go
+    // without a shutdown; plaintext queued meanwhile will be sealed by us.
+    ssl_.reset();
+    staged_.append(out_, out_offset_);
+    out_.clear();
+    out_offset_ = 0;
+}
+
+bool Transport::open_records(std::size_t n) {
+    const auto status = records_->open(scratch_.first(n), out_, [this](std::string_view plain) {
+        if (closed_ || closing_) {
+            return false;
+        }
+        handler_.on_transport_data(plain);
+        return !closed_ && !closing_;
+    });
+    if (closed_) {
+        return false;
+    }
+    switch (status) {
+        case TlsRecords::Status::Ok:
+            if (out_offset_ < out_.size()) {
+                schedule_flush();  // a KeyUpdate answer
+            }
+            return !closing_;
+        case TlsRecords::Status::PeerClosed:
+            close_now("peer closed the connection");
+            return false;
+        case TlsRecords::Status::Failed:
+            write_now_best_effort();  // the fatal alert, if we raised one
+            close_now(records_->failure());
+            return false;
+    }
+    return false;
+}
+
+void Transport::write_now_best_effort() {
+    if (closed_ || out_offset_ >= out_.size()) {
+        return;
+    }
+    boost::system::error_code ec;
+    out_offset_ += socket_.write_some(
+        asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+}
+
+std::optional<ChannelBindingData> Transport::channel_binding() const {
+    if (records_) {
+        return ChannelBindingData{"tls-exporter", records_->exporter_channel_binding()};
+    }
+    if (ssl_ && tls_ready_) {
+        return net::channel_binding(ssl_.get());
+    }
+    return std::nullopt;
+}
+
+void Transport::release_idle() {
+    if (records_) {
+        records_->release_idle();
+    }
+    if (staged_.empty()) {
+        std::string().swap(staged_);
+    }
+    if (out_offset_ >= out_.size() && !write_waiting_) {
+        std::string().swap(out_);
+        out_offset_ = 0;
+    }
 }
 
 }  // namespace haven::net

@@ -1,10 +1,13 @@
 // Transport: one TCP connection with optional TLS, driven reactor-style on the event loop.
-// OpenSSL reads and writes the socket directly (SSL_set_fd) and the loop only waits for
-// readiness, so an idle connection holds no read or record buffers at all.
+// OpenSSL runs the TLS handshake on the socket directly (SSL_set_fd) and the loop only waits for
+// readiness. A finished TLS 1.3 handshake is then usually handed to TlsRecords and the SSL freed
+// (see tls_records.hpp); otherwise OpenSSL keeps reading and writing the socket. Reads go into
+// one buffer shared by all connections, so an idle connection holds no read buffer.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "server/net/tls.hpp"
+#include "server/net/tls_records.hpp"
 
 namespace haven::net {
 
@@ -45,17 +49,25 @@ public:
     // Queues bytes; they go out at the end of the current loop turn, so several stanzas
     // to one client leave in one write (one TLS record).
     void send(std::string_view data);
-    // Flushes pending plaintext, then runs the TLS server handshake on this socket.
-    void start_tls(SSL_CTX* ctx);
+    // Flushes pending plaintext, then runs the TLS server handshake on this socket. With
+    // `take_over`, a TLS 1.3 connection moves to TlsRecords once the handshake is done (the
+    // context must have been set up with enable_record_takeover()).
+    void start_tls(SSL_CTX* ctx, bool take_over);
     // Flushes what is queued (bounded by a short deadline in the owner), then closes.
     void close_after_flush();
     // Closes at once.
     void close_now(std::string_view reason);
 
-    bool is_tls() const { return ssl_ != nullptr && tls_ready_; }
+    bool is_tls() const { return tls_ready_; }
+    // True once TlsRecords protects the records instead of OpenSSL.
+    bool records_taken_over() const { return records_ != nullptr; }
     bool closed() const { return closed_; }
-    SSL* ssl() const { return ssl_.get(); }
-    std::size_t queued_bytes() const { return out_.size() - out_offset_; }
+    // Channel-binding data of the TLS connection (nullopt before TLS or if unavailable).
+    std::optional<ChannelBindingData> channel_binding() const;
+    std::size_t queued_bytes() const { return out_.size() - out_offset_ + staged_.size(); }
+    // Releases what an idle connection can rebuild later: spare buffer capacity and the TLS
+    // cipher contexts.
+    void release_idle();
     std::string remote_address() const;
 
 private:
@@ -70,6 +82,9 @@ private:
     void wait(bool for_write, void (Transport::*next)());
     void finish_close();
     void linger_read();
+    void take_over_tls();
+    bool open_records(std::size_t n);
+    void write_now_best_effort();
 
     tcp::socket socket_;
     TransportHandler& handler_;
@@ -77,11 +92,15 @@ private:
     std::size_t max_queue_bytes_;
     std::weak_ptr<void> owner_;
     SslPtr ssl_;
-    std::string out_;
+    std::unique_ptr<TrafficSecrets> secrets_;  // during a handshake that may be taken over
+    std::unique_ptr<TlsRecords> records_;      // after the takeover
+    std::string staged_;  // with records_: plaintext not yet sealed (sealed once per flush)
+    std::string out_;     // bytes for the socket (or for SSL_write while OpenSSL has the stream)
     std::size_t out_offset_ = 0;
     bool tls_ready_ = false;
     bool handshaking_ = false;
     bool pending_tls_ = false;
+    bool take_over_ = false;
     SSL_CTX* pending_tls_ctx_ = nullptr;
     bool reading_ = false;       // a read wait is outstanding
     bool paused_ = false;

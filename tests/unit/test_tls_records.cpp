@@ -1,0 +1,331 @@
+// TlsRecords against a real OpenSSL client: handshake by OpenSSL on both sides, then the server
+// side is taken over and must interoperate record for record (every suite, fragmentation,
+// KeyUpdate both ways, alerts, tampering).
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/net/tls_records.hpp"
+
+using haven::net::TlsRecords;
+using haven::net::TrafficSecrets;
+
+namespace {
+
+template <typename T, void (*F)(T*)>
+struct Free {
+    void operator()(T* p) const { F(p); }
+};
+using CtxPtr = std::unique_ptr<SSL_CTX, Free<SSL_CTX, SSL_CTX_free>>;
+using SslPtr = std::unique_ptr<SSL, Free<SSL, SSL_free>>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY, EVP_PKEY_free>>;
+using CertPtr = std::unique_ptr<X509, Free<X509, X509_free>>;
+
+// A throwaway self-signed P-256 certificate, made in memory so the test needs no files.
+CtxPtr server_context(bool takeover, const char* suites = nullptr) {
+    KeyPtr key(EVP_EC_gen("P-256"));
+    CertPtr cert(X509_new());
+    X509_set_version(cert.get(), 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
+    X509_set_pubkey(cert.get(), key.get());
+    X509_sign(cert.get(), key.get(), EVP_sha256());
+    CtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+    SSL_CTX_use_certificate(ctx.get(), cert.get());
+    SSL_CTX_use_PrivateKey(ctx.get(), key.get());
+    if (suites != nullptr) {
+        SSL_CTX_set_ciphersuites(ctx.get(), suites);
+    }
+    if (takeover) {
+        haven::net::enable_record_takeover(ctx.get());
+    }
+    return ctx;
+}
+
+// An OpenSSL client and server on a socketpair; after connect() the server may be taken over.
+struct Pair {
+    CtxPtr sctx;
+    CtxPtr cctx{SSL_CTX_new(TLS_client_method())};
+    int fd[2] = {-1, -1};  // [0] server, [1] client
+    SslPtr server;
+    SslPtr client;
+    TrafficSecrets secrets;
+    std::unique_ptr<TlsRecords> records;
+    std::string wire;  // what the taken-over server has to send
+
+    explicit Pair(CtxPtr s, int client_max_version = 0) : sctx(std::move(s)) {
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0);
+        fcntl(fd[0], F_SETFL, O_NONBLOCK);
+        fcntl(fd[1], F_SETFL, O_NONBLOCK);
+        if (client_max_version != 0) {
+            SSL_CTX_set_max_proto_version(cctx.get(), client_max_version);
+        }
+        server.reset(SSL_new(sctx.get()));
+        client.reset(SSL_new(cctx.get()));
+        SSL_set_fd(server.get(), fd[0]);
+        SSL_set_fd(client.get(), fd[1]);
+        SSL_set_accept_state(server.get());
+        SSL_set_connect_state(client.get());
+        haven::net::attach_secrets(server.get(), &secrets);
+    }
+    ~Pair() {
+        server.reset();
+        client.reset();
+        close(fd[0]);
+        close(fd[1]);
+    }
+
+    void handshake() {
+        bool s_done = false;
+        bool c_done = false;
+        for (int i = 0; i < 50 && !(s_done && c_done); ++i) {
+            c_done = c_done || SSL_do_handshake(client.get()) == 1;
+            s_done = s_done || SSL_do_handshake(server.get()) == 1;
+        }
+        REQUIRE(s_done);
+        REQUIRE(c_done);
+    }
+
+    void take_over(std::uint64_t rekey_after = TlsRecords::default_rekey_after) {
+        handshake();
+        records = TlsRecords::take_over(server.get(), secrets, rekey_after);
+        REQUIRE(records != nullptr);
+        server.reset();  // from here on only TlsRecords speaks for the server
+    }
+
+    std::string read_raw() {
+        std::string out;
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::read(fd[0], buf, sizeof buf);
+            if (n <= 0) {
+                return out;
+            }
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+
+    // Feeds `raw` to the server in chunks of `chunk` bytes, collecting plaintext.
+    TlsRecords::Status open(std::string raw, std::string& plain, std::size_t chunk = 0) {
+        if (chunk == 0) {
+            chunk = raw.size() == 0 ? 1 : raw.size();
+        }
+        auto status = TlsRecords::Status::Ok;
+        for (std::size_t at = 0; at < raw.size() && status == TlsRecords::Status::Ok;
+             at += chunk) {
+            std::string piece = raw.substr(at, chunk);
+            status = records->open(std::span<char>(piece.data(), piece.size()), wire,
+                                   [&](std::string_view p) {
+                                       plain.append(p);
+                                       return true;
+                                   });
+        }
+        return status;
+    }
+
+    // Client -> server: returns the plaintext the server saw.
+    std::string client_to_server(const std::string& data, std::size_t chunk = 0) {
+        std::size_t written = 0;
+        REQUIRE(SSL_write_ex(client.get(), data.data(), data.size(), &written) == 1);
+        std::string plain;
+        CHECK(open(read_raw(), plain, chunk) == TlsRecords::Status::Ok);
+        return plain;
+    }
+
+    // Sends the server's pending wire bytes and returns what the client reads.
+    std::string server_to_client() {
+        std::size_t at = 0;
+        while (at < wire.size()) {
+            const ssize_t n = ::write(fd[0], wire.data() + at, wire.size() - at);
+            REQUIRE(n > 0);
+            at += static_cast<std::size_t>(n);
+        }
+        wire.clear();
+        std::string out;
+        char buf[65536];
+        for (int i = 0; i < 1000; ++i) {
+            std::size_t n = 0;
+            if (SSL_read_ex(client.get(), buf, sizeof buf, &n) != 1) {
+                break;
+            }
+            out.append(buf, n);
+        }
+        return out;
+    }
+};
+
+std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) {
+        s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("TlsRecords: every TLS 1.3 suite interoperates with an OpenSSL client") {
+    for (const char* suite :
+         {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+        CAPTURE(suite);
+        Pair p(server_context(true, suite));
+        p.take_over();
+        CHECK(p.client_to_server("<stream:stream>") == "<stream:stream>");
+        const std::string big = pattern(70000);  // five records each way
+        CHECK(p.client_to_server(big) == big);
+        REQUIRE(p.records->seal(big, p.wire));
+        CHECK(p.server_to_client() == big);
+        REQUIRE(p.records->seal("<presence/>", p.wire));
+        CHECK(p.server_to_client() == "<presence/>");
+        CHECK(p.records->exporter_channel_binding().size() == 32);
+    }
+}
+
+TEST_CASE("TlsRecords: records split at any point are reassembled") {
+    Pair p(server_context(true));
+    p.take_over();
+    const std::string data = pattern(40000);
+    for (std::size_t chunk : {1u, 2u, 5u, 6u, 7u, 1000u, 16405u, 16406u, 16407u}) {
+        CAPTURE(chunk);
+        CHECK(p.client_to_server(data, chunk) == data);
+    }
+    // Several small records arriving in one read come out in order.
+    std::size_t written = 0;
+    for (const char* s : {"<a/>", "<b/>", "<c/>"}) {
+        REQUIRE(SSL_write_ex(p.client.get(), s, 4, &written) == 1);
+    }
+    std::string plain;
+    CHECK(p.open(p.read_raw(), plain) == TlsRecords::Status::Ok);
+    CHECK(plain == "<a/><b/><c/>");
+}
+
+TEST_CASE("TlsRecords: KeyUpdate from the client, with and without a requested answer") {
+    Pair p(server_context(true));
+    p.take_over();
+    REQUIRE(SSL_key_update(p.client.get(), SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+    CHECK(p.client_to_server("after one update") == "after one update");
+    CHECK(p.wire.empty());  // nothing to answer
+
+    REQUIRE(SSL_key_update(p.client.get(), SSL_KEY_UPDATE_REQUESTED) == 1);
+    CHECK(p.client_to_server("please update too") == "please update too");
+    CHECK_FALSE(p.wire.empty());  // our KeyUpdate
+    REQUIRE(p.records->seal("reply under the new key", p.wire));
+    CHECK(p.server_to_client() == "reply under the new key");
+    CHECK(p.client_to_server("still fine") == "still fine");
+}
+
+TEST_CASE("TlsRecords: the server updates its own key before it wears out") {
+    Pair p(server_context(true));
+    p.take_over(/*rekey_after=*/3);
+    std::string expected;
+    for (int i = 0; i < 10; ++i) {
+        const std::string msg = "<message id='" + std::to_string(i) + "'/>";
+        REQUIRE(p.records->seal(msg, p.wire));
+        expected += msg;
+    }
+    CHECK(p.server_to_client() == expected);
+}
+
+TEST_CASE("TlsRecords: close_notify both ways") {
+    Pair p(server_context(true));
+    p.take_over();
+    REQUIRE(p.records->seal_close_notify(p.wire));
+    CHECK(p.server_to_client().empty());
+    CHECK(SSL_get_error(p.client.get(), 0) == SSL_ERROR_ZERO_RETURN);
+
+    Pair q(server_context(true));
+    q.take_over();
+    SSL_shutdown(q.client.get());
+    std::string plain;
+    CHECK(q.open(q.read_raw(), plain) == TlsRecords::Status::PeerClosed);
+}
+
+TEST_CASE("TlsRecords: a tampered record fails with bad_record_mac and nothing is delivered") {
+    Pair p(server_context(true));
+    p.take_over();
+    std::size_t written = 0;
+    REQUIRE(SSL_write_ex(p.client.get(), "secret", 6, &written) == 1);
+    std::string raw = p.read_raw();
+    raw[7] ^= 0x01;
+    std::string plain;
+    CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+    CHECK(plain.empty());
+    CHECK(p.records->failure() == "TLS record failed authentication");
+    // The fatal alert reaches the client as bad_record_mac.
+    CHECK(p.server_to_client().empty());
+    CHECK(SSL_get_error(p.client.get(), 0) == SSL_ERROR_SSL);
+    // And the records object stays failed.
+    REQUIRE_FALSE(p.records->seal("more", p.wire));
+}
+
+TEST_CASE("TlsRecords: malformed record headers are refused") {
+    SUBCASE("plaintext handshake record after the handshake") {
+        Pair p(server_context(true));
+        p.take_over();
+        std::string raw("\x16\x03\x03\x00\x01\x00", 6);
+        std::string plain;
+        CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+    }
+    SUBCASE("record longer than 2^14 + 256") {
+        Pair p(server_context(true));
+        p.take_over();
+        std::string raw("\x17\x03\x03\x41\x01", 5);
+        std::string plain;
+        CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+        CHECK(p.records->failure() == "TLS record too large");
+    }
+    SUBCASE("record shorter than its tag") {
+        Pair p(server_context(true));
+        p.take_over();
+        std::string raw("\x17\x03\x03\x00\x03xyz", 8);
+        std::string plain;
+        CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+    }
+}
+
+TEST_CASE("TlsRecords: an idle connection drops its cipher contexts and carries on") {
+    Pair p(server_context(true));
+    p.take_over();
+    CHECK(p.client_to_server("one") == "one");
+    p.records->release_idle();
+    CHECK(p.client_to_server("two") == "two");
+    p.records->release_idle();
+    REQUIRE(p.records->seal("three", p.wire));
+    CHECK(p.server_to_client() == "three");
+}
+
+TEST_CASE("TlsRecords: connections it cannot take over exactly stay with OpenSSL") {
+    SUBCASE("TLS 1.2 client") {
+        Pair p(server_context(true), TLS1_2_VERSION);
+        p.handshake();
+        CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
+    }
+    SUBCASE("session tickets on (context not prepared for the takeover)") {
+        Pair p(server_context(false));
+        p.handshake();
+        CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
+    }
+    SUBCASE("OpenSSL already read application data") {
+        Pair p(server_context(true));
+        p.handshake();
+        std::size_t written = 0;
+        REQUIRE(SSL_write_ex(p.client.get(), "early", 5, &written) == 1);
+        char buf[1];
+        REQUIRE(SSL_peek(p.server.get(), buf, 1) == 1);
+        CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
+    }
+}

@@ -21,6 +21,7 @@ constexpr int alert_close_notify = 0;
 constexpr int alert_unexpected_message = 10;
 constexpr int alert_bad_record_mac = 20;
 constexpr int alert_record_overflow = 22;
+constexpr int alert_illegal_parameter = 47;
 constexpr int alert_decode_error = 50;
 constexpr int alert_internal_error = 80;
 constexpr int alert_user_canceled = 90;
@@ -109,6 +110,18 @@ void capture_line(const SSL* ssl, const char* line) {
     }
 }
 
+// Sees every record OpenSSL writes; the inner content type of a protected record tells whether
+// it carried application data or an alert (handshake messages are expected and harmless).
+void watch_writes(int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
+                  void* arg) {
+    if (write_p == 1 && content_type == SSL3_RT_INNER_CONTENT_TYPE && len == 1 && arg != nullptr) {
+        const auto type = *static_cast<const unsigned char*>(buf);
+        if (type == type_application_data || type == type_alert) {
+            static_cast<TrafficSecrets*>(arg)->written_after_handshake = true;
+        }
+    }
+}
+
 }  // namespace
 
 TrafficSecrets::~TrafficSecrets() {
@@ -123,6 +136,8 @@ void enable_record_takeover(SSL_CTX* ctx) {
 
 void attach_secrets(SSL* ssl, TrafficSecrets* secrets) {
     SSL_set_app_data(ssl, secrets);
+    SSL_set_msg_callback(ssl, secrets != nullptr ? watch_writes : nullptr);
+    SSL_set_msg_callback_arg(ssl, secrets);
 }
 
 std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, const TrafficSecrets& secrets,
@@ -132,7 +147,14 @@ std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, const TrafficSecrets
     // client's Finished, so both directions start at record 0.
     if (SSL_version(ssl) != TLS1_3_VERSION || !SSL_is_init_finished(ssl) ||
         SSL_get_num_tickets(ssl) != 0 || SSL_get_read_ahead(ssl) != 0 || SSL_has_pending(ssl) ||
-        SSL_pending(ssl) > 0 || SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED) {
+        SSL_pending(ssl) > 0 || SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED ||
+        secrets.written_after_handshake) {
+        return nullptr;
+    }
+    // RFC 6066 max_fragment_length: the client wants smaller records than we would send.
+    const SSL_SESSION* session = SSL_get0_session(ssl);
+    if (session == nullptr ||
+        SSL_SESSION_get_max_fragment_length(session) != TLSEXT_max_fragment_length_DISABLED) {
         return nullptr;
     }
     const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
@@ -175,6 +197,7 @@ std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, const TrafficSecrets
 }
 
 TlsRecords::~TlsRecords() {
+    OPENSSL_cleanse(exporter_.data(), exporter_.size());
     for (Direction* d : {&read_, &write_}) {
         OPENSSL_cleanse(d->secret.data(), d->secret.size());
         OPENSSL_cleanse(d->key.data(), d->key.size());
@@ -204,7 +227,9 @@ bool TlsRecords::update_key(Direction& d) {
 void TlsRecords::release_idle() {
     read_.ctx.reset();
     write_.ctx.reset();
-    std::string().swap(partial_);
+    if (partial_.empty()) {
+        std::string().swap(partial_);
+    }
 }
 
 EVP_CIPHER_CTX* TlsRecords::cipher_for(Direction& d, bool encrypt) {
@@ -232,8 +257,11 @@ EVP_CIPHER_CTX* TlsRecords::cipher_for(Direction& d, bool encrypt) {
 
 bool TlsRecords::seal_record(unsigned char type, const unsigned char* data, std::size_t len,
                              std::string& wire) {
-    if (write_.seq >= rekey_after_ && type == type_application_data) {
-        // §4.6.3: a KeyUpdate before the key wears out; it is the last record under the old key.
+    if (type == type_application_data && (key_update_owed_ || write_.seq >= rekey_after_)) {
+        // §4.6.3: the KeyUpdate a client asked for goes out before our next application data,
+        // as does our own before the key wears out; it is the last record under the old key.
+        // Answering only here sends one reply however many requests came in.
+        key_update_owed_ = false;
         if (!send_key_update(wire)) {
             return false;
         }
@@ -412,6 +440,10 @@ TlsRecords::Status TlsRecords::open_record(unsigned char* record, std::size_t bo
     if (body_len < tag_len + 1) {
         return fail("TLS record too short", alert_bad_record_mac, wire);
     }
+    if (body_len - tag_len > max_plaintext + 1) {
+        // §5.4: content, type and padding together stay within 2^14 + 1 bytes.
+        return fail("TLS record too large", alert_record_overflow, wire);
+    }
     EVP_CIPHER_CTX* ctx = cipher_for(read_, false);
     if (ctx == nullptr) {
         return fail("TLS record decryption failed", alert_internal_error, wire);
@@ -438,11 +470,9 @@ TlsRecords::Status TlsRecords::open_record(unsigned char* record, std::size_t bo
         return fail("TLS record without content type", alert_unexpected_message, wire);
     }
     const unsigned char type = body[--len];
-    if (len > max_plaintext) {
-        return fail("TLS record too large", alert_record_overflow, wire);
-    }
     switch (type) {
         case type_application_data:
+            key_updates_in_a_row_ = 0;
             if (len > 0) {
                 keep_going = sink(std::string_view(reinterpret_cast<char*>(body), len));
             }
@@ -459,18 +489,22 @@ TlsRecords::Status TlsRecords::open_record(unsigned char* record, std::size_t bo
         case type_handshake: {
             // After the handshake a client may only send KeyUpdate (we never ask for post-
             // handshake authentication). §5.1: it must end its record, since the key changes.
-            if (len != 5 || body[0] != handshake_key_update || body[1] != 0 || body[2] != 0 ||
-                body[3] != 1 || body[4] > 1) {
+            if (len < 4 || body[0] != handshake_key_update) {
                 return fail("unexpected TLS handshake message", alert_unexpected_message, wire);
             }
-            const bool requested = body[4] == 1;
+            if (len != 5 || body[1] != 0 || body[2] != 0 || body[3] != 1) {
+                return fail("malformed TLS KeyUpdate", alert_decode_error, wire);
+            }
+            if (body[4] > 1) {
+                return fail("malformed TLS KeyUpdate", alert_illegal_parameter, wire);
+            }
+            if (++key_updates_in_a_row_ > max_key_updates_in_a_row) {
+                return fail("too many TLS KeyUpdates", alert_unexpected_message, wire);
+            }
             if (!update_key(read_)) {
                 return fail("TLS key update failed", alert_internal_error, wire);
             }
-            // §4.6.3: answer before our next application data record.
-            if (requested && !send_key_update(wire)) {
-                return fail("TLS key update failed", alert_internal_error, wire);
-            }
+            key_update_owed_ = key_update_owed_ || body[4] == 1;
             return Status::Ok;
         }
         default:

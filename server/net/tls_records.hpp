@@ -35,6 +35,9 @@ struct TrafficSecrets {
     std::array<unsigned char, max_len> server{};
     std::size_t client_len = 0;
     std::size_t server_len = 0;
+    // OpenSSL sent application data or an alert under the traffic keys before the takeover:
+    // its sequence numbers are then unknown here, so the takeover must not happen.
+    bool written_after_handshake = false;
 
     TrafficSecrets() = default;
     TrafficSecrets(const TrafficSecrets&) = delete;
@@ -43,7 +46,7 @@ struct TrafficSecrets {
 };
 
 // Makes a server context hand each SSL's traffic secrets to the TrafficSecrets attached with
-// attach_secrets(). OpenSSL 3.0 exposes them only through its key-log callback; the lines never
+// attach_secrets() (which also watches what OpenSSL writes, see written_after_handshake). OpenSSL 3.0 exposes them only through its key-log callback; the lines never
 // leave memory. Also turns off TLS 1.3 session tickets: a ticket sent after the handshake would
 // use up write sequence numbers we could not account for.
 void enable_record_takeover(SSL_CTX* ctx);
@@ -56,7 +59,8 @@ public:
         PeerClosed,  // close_notify (or user_canceled) received
         Failed,      // protocol or integrity failure; a fatal alert was queued when we caused it
     };
-    using Sink = std::function<bool(std::string_view plaintext)>;  // false: stop opening
+    // Returns false when the connection is closing: the rest of the input is then dropped.
+    using Sink = std::function<bool(std::string_view plaintext)>;
 
     // Largest plaintext per record (RFC 8446 §5.1) and largest ciphertext accepted (§5.2).
     static constexpr std::size_t max_plaintext = 16384;
@@ -64,6 +68,9 @@ public:
     // Our own KeyUpdate after this many records under one key: well inside the AES-GCM limit of
     // 2^24.5 full-size records per key (§5.5).
     static constexpr std::uint64_t default_rekey_after = std::uint64_t{1} << 24;
+    // KeyUpdates a client may send in a row without application data in between; more is a
+    // flood (each one costs a key derivation), answered with unexpected_message.
+    static constexpr unsigned max_key_updates_in_a_row = 32;
 
     // Takes over a connection right after OpenSSL's server handshake completed. Returns
     // nullptr when that cannot be done exactly (not TLS 1.3, another cipher suite, tickets
@@ -101,7 +108,7 @@ public:
     const std::string& exporter_channel_binding() const { return exporter_; }
 
     // An idle connection drops its cipher contexts (about 2 KiB); the next record rebuilds them
-    // from the keys.
+    // from the keys. A record half received is kept.
     void release_idle();
 
 private:
@@ -140,6 +147,8 @@ private:
     Direction write_;
     std::uint64_t rekey_after_ = default_rekey_after;
     std::string partial_;  // an incomplete record carried over to the next read
+    bool key_update_owed_ = false;   // the client asked for our KeyUpdate (§4.6.3)
+    unsigned key_updates_in_a_row_ = 0;
     std::string exporter_;
     std::string failure_;
     bool failed_ = false;

@@ -146,9 +146,19 @@ void Transport::do_read() {
                     if (!open_records(n)) {
                         return;
                     }
-                    continue;
+                } else {
+                    handler_.on_transport_data(std::string_view(scratch_.data(), n));
                 }
-                handler_.on_transport_data(std::string_view(scratch_.data(), n));
+                if (!ssl_ && n < scratch_.size() && !closed_ && !closing_ && !paused_ &&
+                    !handshaking_ && !pending_tls_) {
+                    // A short read drained the socket, so the read that would only say EAGAIN
+                    // is skipped: data arriving from now on raises a new edge, and this loop is
+                    // single-threaded, so the wait below is registered before the reactor
+                    // looks at the socket again. (Not with OpenSSL, which reads per record.)
+                    reading_ = true;
+                    wait(false, &Transport::do_read);
+                    return;
+                }
                 continue;
             case Io::WantRead:
                 reading_ = true;
@@ -201,6 +211,11 @@ void Transport::schedule_flush() {
 
 void Transport::do_flush() {
     write_waiting_ = false;
+    if (handshaking_) {
+        // Queued plaintext waits for the handshake (do_handshake flushes after it): written
+        // now through OpenSSL, it would also use up sequence numbers behind TlsRecords' back.
+        return;
+    }
     if (records_ && !staged_.empty()) {
         // Everything queued this turn goes out as one record (or as few as its size needs).
         if (!records_->seal(staged_, out_)) {
@@ -294,7 +309,7 @@ void Transport::do_handshake() {
         }
         handler_.on_tls_established();
         if (!closed_) {
-            if (!out_.empty()) {
+            if (queued_bytes() > 0) {
                 schedule_flush();
             }
             if (!paused_) {
@@ -322,6 +337,15 @@ void Transport::close_after_flush() {
         close_now("closed during the TLS handshake");
         return;
     }
+    if (records_) {
+        // Our close_notify goes out behind everything queued, through the normal write loop.
+        if (!(staged_.empty() || records_->seal(staged_, out_)) ||
+            !records_->seal_close_notify(out_)) {
+            close_now(records_->failure());
+            return;
+        }
+        staged_.clear();
+    }
     if (queued_bytes() == 0 && !write_waiting_) {
         finish_close();
     } else if (!write_waiting_) {
@@ -338,8 +362,6 @@ void Transport::finish_close() {
     if (ssl_ && tls_ready_) {
         ERR_clear_error();
         SSL_shutdown(ssl_.get());  // best effort close_notify; we don't wait for the peer's
-    } else if (records_ && records_->seal_close_notify(out_)) {
-        write_now_best_effort();
     }
     // Lingering close: end our direction, then read and discard until the peer closes too.
     // Closing with unread input makes the kernel answer with a reset, which can destroy the
@@ -388,7 +410,7 @@ namespace haven::net {
 
 void Transport::take_over_tls() {
     auto secrets = std::move(secrets_);
-    SSL_set_app_data(ssl_.get(), nullptr);
+    attach_secrets(ssl_.get(), nullptr);
     records_ = TlsRecords::take_over(ssl_.get(), *secrets);
     if (!records_) {
         return;  // OpenSSL keeps the connection (e.g. a TLS 1.2 client)
@@ -414,9 +436,6 @@ bool Transport::open_records(std::size_t n) {
     }
     switch (status) {
         case TlsRecords::Status::Ok:
-            if (out_offset_ < out_.size()) {
-                schedule_flush();  // a KeyUpdate answer
-            }
             return !closing_;
         case TlsRecords::Status::PeerClosed:
             close_now("peer closed the connection");

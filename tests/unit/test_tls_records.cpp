@@ -222,10 +222,32 @@ TEST_CASE("TlsRecords: KeyUpdate from the client, with and without a requested a
 
     REQUIRE(SSL_key_update(p.client.get(), SSL_KEY_UPDATE_REQUESTED) == 1);
     CHECK(p.client_to_server("please update too") == "please update too");
-    CHECK_FALSE(p.wire.empty());  // our KeyUpdate
+    CHECK(p.wire.empty());  // our KeyUpdate waits for our next application data (§4.6.3)
     REQUIRE(p.records->seal("reply under the new key", p.wire));
     CHECK(p.server_to_client() == "reply under the new key");
     CHECK(p.client_to_server("still fine") == "still fine");
+}
+
+TEST_CASE("TlsRecords: a flood of KeyUpdate requests gets one answer, then is cut off") {
+    Pair p(server_context(true));
+    p.take_over();
+    std::string plain;
+    for (int i = 0; i < 10; ++i) {
+        REQUIRE(SSL_key_update(p.client.get(), SSL_KEY_UPDATE_REQUESTED) == 1);
+        REQUIRE(SSL_do_handshake(p.client.get()) == 1);  // sends it without application data
+    }
+    CHECK(p.open(p.read_raw(), plain) == TlsRecords::Status::Ok);
+    CHECK(p.wire.empty());
+    REQUIRE(p.records->seal("one answer for ten", p.wire));
+    CHECK(p.wire.size() < 2 * 60);  // one KeyUpdate record plus the data record
+    CHECK(p.server_to_client() == "one answer for ten");
+
+    for (unsigned i = 0; i <= TlsRecords::max_key_updates_in_a_row; ++i) {
+        REQUIRE(SSL_key_update(p.client.get(), SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+        REQUIRE(SSL_do_handshake(p.client.get()) == 1);
+    }
+    CHECK(p.open(p.read_raw(), plain) == TlsRecords::Status::Failed);
+    CHECK(p.records->failure() == "too many TLS KeyUpdates");
 }
 
 TEST_CASE("TlsRecords: the server updates its own key before it wears out") {
@@ -288,6 +310,17 @@ TEST_CASE("TlsRecords: malformed record headers are refused") {
         CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
         CHECK(p.records->failure() == "TLS record too large");
     }
+    SUBCASE("a changed record header (the AAD) fails authentication") {
+        Pair p(server_context(true));
+        p.take_over();
+        std::size_t written = 0;
+        REQUIRE(SSL_write_ex(p.client.get(), "data", 4, &written) == 1);
+        std::string raw = p.read_raw();
+        raw[2] = 0x01;  // legacy_record_version 0x0301: ignored by the rules, but authenticated
+        std::string plain;
+        CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+        CHECK(plain.empty());
+    }
     SUBCASE("record shorter than its tag") {
         Pair p(server_context(true));
         p.take_over();
@@ -302,6 +335,15 @@ TEST_CASE("TlsRecords: an idle connection drops its cipher contexts and carries 
     p.take_over();
     CHECK(p.client_to_server("one") == "one");
     p.records->release_idle();
+    // A record half received when the connection goes idle is kept.
+    std::size_t written = 0;
+    REQUIRE(SSL_write_ex(p.client.get(), "half", 4, &written) == 1);
+    const std::string raw = p.read_raw();
+    std::string plain;
+    CHECK(p.open(raw.substr(0, 10), plain) == TlsRecords::Status::Ok);
+    p.records->release_idle();
+    CHECK(p.open(raw.substr(10), plain) == TlsRecords::Status::Ok);
+    CHECK(plain == "half");
     CHECK(p.client_to_server("two") == "two");
     p.records->release_idle();
     REQUIRE(p.records->seal("three", p.wire));
@@ -316,6 +358,19 @@ TEST_CASE("TlsRecords: connections it cannot take over exactly stay with OpenSSL
     }
     SUBCASE("session tickets on (context not prepared for the takeover)") {
         Pair p(server_context(false));
+        p.handshake();
+        CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
+    }
+    SUBCASE("OpenSSL already wrote application data") {
+        Pair p(server_context(true));
+        p.handshake();
+        std::size_t written = 0;
+        REQUIRE(SSL_write_ex(p.server.get(), "early", 5, &written) == 1);
+        CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
+    }
+    SUBCASE("the client negotiated a smaller max_fragment_length") {
+        Pair p(server_context(true));
+        SSL_set_tlsext_max_fragment_length(p.client.get(), TLSEXT_max_fragment_length_512);
         p.handshake();
         CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
     }

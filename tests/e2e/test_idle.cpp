@@ -47,18 +47,23 @@ bool chat(TestClient& from, TestClient& to, const std::string& to_jid, const std
     return got.has_value();
 }
 
+// Starts the server with alice and bob and logs them in (alice over STARTTLS, bob over direct
+// TLS, as the callers set up their clients).
+void log_in_pair(TestServer& server, TestClient& alice, TestClient& bob) {
+    server.add_user("alice", "alice-secret");
+    server.add_user("bob", "bob-secret");
+    server.start();
+    REQUIRE_MESSAGE(alice.connect(server.jid("alice"), "alice-secret"), alice.failure());
+    REQUIRE_MESSAGE(bob.connect(server.jid("bob"), "bob-secret"), bob.failure());
+}
+
 }  // namespace
 
 TEST_CASE("Idle sessions release their parser and TLS state, then carry on unchanged") {
     TestServer server({.config = {{"c2s.hibernate_after_s", "1"}}});
-    server.add_user("alice", "alice-secret");
-    server.add_user("bob", "bob-secret");
-    server.start();
-
     TestClient alice(server, {.resource = "a"});
     TestClient bob(server, {.direct_tls = true, .resource = "b"});
-    REQUIRE_MESSAGE(alice.connect(server.jid("alice"), "alice-secret"), alice.failure());
-    REQUIRE_MESSAGE(bob.connect(server.jid("bob"), "bob-secret"), bob.failure());
+    log_in_pair(server, alice, bob);
     // libstrophe negotiates TLS 1.3, so both connections run on Haven's record layer.
     CHECK(count(server.log_contents(), "TLS established (records by Haven)") == 2);
     REQUIRE(bob.send("<presence/>"));
@@ -102,14 +107,9 @@ TEST_CASE("Idle sessions release their parser and TLS state, then carry on uncha
 TEST_CASE("With [tls] compact_connections = false OpenSSL keeps the records, and naps still work") {
     TestServer server(
         {.config = {{"c2s.hibernate_after_s", "1"}, {"tls.compact_connections", "false"}}});
-    server.add_user("alice", "alice-secret");
-    server.add_user("bob", "bob-secret");
-    server.start();
-
     TestClient alice(server, {.resource = "a"});
     TestClient bob(server, {.direct_tls = true, .resource = "b"});
-    REQUIRE_MESSAGE(alice.connect(server.jid("alice"), "alice-secret"), alice.failure());
-    REQUIRE_MESSAGE(bob.connect(server.jid("bob"), "bob-secret"), bob.failure());
+    log_in_pair(server, alice, bob);
     CHECK(alice.secured());
     const auto log = server.log_contents();
     CHECK(count(log, "TLS established") == 2);

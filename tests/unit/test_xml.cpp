@@ -96,6 +96,22 @@ const std::string valid_stream =
 
 }  // namespace
 
+namespace {
+
+// <a><a>…</a></a>: an element nested `depth` deep.
+std::string nested(int depth) {
+    std::string s;
+    for (int i = 0; i < depth; ++i) {
+        s += "<a>";
+    }
+    for (int i = 0; i < depth; ++i) {
+        s += "</a>";
+    }
+    return s;
+}
+
+}  // namespace
+
 TEST_CASE("element: builder, queries and deep copy") {
     Element msg("message", "jabber:client");
     msg.attr("to", "a@b").attr("type", "chat");
@@ -534,16 +550,6 @@ TEST_CASE("parser: size and depth caps (policy-violation)") {
         CHECK(rec.stanzas.size() == 200);
     }
     SUBCASE("depth at the cap passes, one deeper fails") {
-        auto nested = [](int depth) {
-            std::string s;
-            for (int i = 0; i < depth; ++i) {
-                s += "<a>";
-            }
-            for (int i = 0; i < depth; ++i) {
-                s += "</a>";
-            }
-            return s;
-        };
         Recorder ok;
         CHECK(parse_whole(stream_open + nested(8), ok, limits) == ParseError::None);
         CHECK(ok.stanzas.size() == 1);
@@ -765,17 +771,6 @@ ChunkRun check_hibernation_invisible(const std::vector<std::string>& chunks, Rec
     CHECK(run.error == reference.error);
     check_same_events(rec, plain);
     return run;
-}
-
-std::string nested(int depth) {
-    std::string s;
-    for (int i = 0; i < depth; ++i) {
-        s += "<a>";
-    }
-    for (int i = 0; i < depth; ++i) {
-        s += "</a>";
-    }
-    return s;
 }
 
 }  // namespace

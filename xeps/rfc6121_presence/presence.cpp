@@ -1,0 +1,120 @@
+// RFC 6121 presence: the module, the roster state it keeps beside each roster row, and sending.
+#include "xeps/rfc6121_presence/presence.hpp"
+
+#include <string>
+
+#include "server/storage/kv_store.hpp"
+#include "server/xmpp/namespaces.hpp"
+#include "xeps/rfc6121_roster.hpp"
+
+namespace haven::xeps::presence {
+
+Presence::Presence(ModuleContext& m) : server_(m.server()) {
+    m.hook("pre-presence/self", [this](StanzaEvent& e) { return outbound_broadcast(e); });
+    for (const char* target : {"bare", "full", "host", "remote"}) {
+        m.hook(std::string("pre-presence/") + target,
+               [this](StanzaEvent& e) { return outbound_addressed(e); });
+    }
+    m.hook("presence/bare", [this](StanzaEvent& e) { return inbound(e); });
+    m.hook("presence/full", [this](StanzaEvent& e) { return inbound(e); });
+
+    auto& s = server_;
+    auto closed = s.session_closed.connect([this](Session& session) { closed_(session); });
+    m.own_connection([&s, closed] { s.session_closed.disconnect(closed); });
+    auto deleted =
+        s.user_deleted.connect([this](const std::string& local) { user_deleted(local); });
+    m.own_connection([&s, deleted] { s.user_deleted.disconnect(deleted); });
+}
+
+Entry Presence::load(std::string_view local, const std::string& contact) {
+    Entry e;
+    if (auto item = server_.roster().get(local, contact)) {
+        e.item = std::move(*item);
+        e.stored = true;
+        e.had_flag = kv_flag(local, roster_kv::hidden, contact);
+        e.hidden = roster_kv::is_hidden(e.item, e.had_flag);
+    } else {
+        e.item.contact = contact;
+    }
+    e.approved = e.was_approved = kv_flag(local, roster_kv::approved, contact);
+    return e;
+}
+
+bool Presence::kv_flag(std::string_view local, std::string_view store, const std::string& contact) {
+    return server_.kv().get(local, store, contact).has_value();
+}
+
+void Presence::set_kv_flag(std::string_view local, std::string_view store,
+                           const std::string& contact, bool was, bool now) {
+    if (now && !was) {
+        server_.kv().put(local, store, contact, "1");
+    } else if (was && !now) {
+        server_.kv().remove(local, store, contact);
+    }
+}
+
+void Presence::save(std::string_view local, Entry& e, bool push) {
+    if (e.hidden && e.empty()) {
+        if (e.stored) {
+            server_.roster().remove(local, e.item.contact);
+        }
+        set_kv_flag(local, roster_kv::hidden, e.item.contact, e.had_flag, false);
+        set_kv_flag(local, roster_kv::approved, e.item.contact, e.was_approved, false);
+        e.stored = false;
+        e.had_flag = e.hidden = e.was_approved = false;
+        return;
+    }
+    set_kv_flag(local, roster_kv::hidden, e.item.contact, e.had_flag, e.hidden);
+    set_kv_flag(local, roster_kv::approved, e.item.contact, e.was_approved, e.approved);
+    e.had_flag = e.hidden;
+    e.was_approved = e.approved;
+    server_.roster().put(local, e.item);
+    e.stored = true;
+    if (push && !e.hidden) {
+        if (auto* roster = server_.service<RosterService>()) {
+            roster->push(local, e.item);
+        }
+    }
+}
+
+Element Presence::presence(std::string_view type, const std::string& from, const std::string& to) {
+    Element p("presence", std::string(ns::client));
+    if (!type.empty()) {
+        p.attr("type", std::string(type));
+    }
+    p.attr("from", from);
+    if (!to.empty()) {
+        p.attr("to", to);
+    }
+    return p;
+}
+
+std::size_t Presence::send_presence_of(std::string_view local, const std::string& to,
+                                       std::string_view only_resource) {
+    std::size_t sent = 0;
+    for (auto* s : server_.sessions().available(local)) {
+        if (!s->presence || (!only_resource.empty() && s->jid().resource() != only_resource)) {
+            continue;
+        }
+        Element copy = *s->presence;
+        copy.attr("to", to);
+        route(std::move(copy));
+        ++sent;
+    }
+    return sent;
+}
+
+void Presence::send_unavailable_of(std::string_view local, const std::string& to) {
+    for (auto* s : server_.sessions().available(local)) {
+        route(presence("unavailable", s->jid().str(), to));
+    }
+}
+
+std::unique_ptr<Presence> load_module(ModuleContext& m) {
+    return std::make_unique<Presence>(m);
+}
+
+}  // namespace haven::xeps::presence
+
+HAVEN_MODULE(presence, "RFC 6121: presence subscriptions, broadcast, probes and directed presence",
+             haven::xeps::presence::load_module)

@@ -208,15 +208,19 @@ void C2sSession::on_transport_data(std::string_view data) {
     }
 }
 
+std::chrono::seconds C2sSession::hibernate_after() const {
+    return std::chrono::seconds(server_.config().get_int("c2s", "hibernate_after_s"));
+}
+
 void C2sSession::arm_idle_check() {
     // One timer per session, re-armed when it fires rather than on every read: a busy session
     // costs a timer wake-up every few seconds, a sleeping one none at all.
-    const auto secs = server_.config().get_int("c2s", "hibernate_after_s");
-    if (secs == 0) {
+    const auto after = hibernate_after();
+    if (after.count() == 0) {
         return;
     }
     idle_check_armed_ = true;
-    deadline_.expires_at(last_input_ + std::chrono::seconds(secs));
+    deadline_.expires_at(last_input_ + after);
     deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
         if (ec) {
             return;
@@ -232,11 +236,11 @@ void C2sSession::idle_check() {
     if (state_ != State::Active) {
         return;
     }
-    const auto secs = server_.config().get_int("c2s", "hibernate_after_s");
-    if (secs == 0) {
+    const auto after = hibernate_after();
+    if (after.count() == 0) {
         return;
     }
-    if (std::chrono::steady_clock::now() < last_input_ + std::chrono::seconds(secs)) {
+    if (std::chrono::steady_clock::now() < last_input_ + after) {
         arm_idle_check();  // input since: wait until a whole period has passed without any
         return;
     }

@@ -83,6 +83,7 @@ private:
     void stream_error(std::string_view condition, std::string_view text = {});
     void arm_negotiation_deadline();
     void arm_close_deadline();
+    std::chrono::seconds hibernate_after() const;  // [c2s] hibernate_after_s; 0 = never
     void arm_idle_check();
     void idle_check();
     void leave_registry();

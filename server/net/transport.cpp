@@ -404,10 +404,6 @@ void Transport::close_now(std::string_view reason) {
     handler_.on_transport_closed(reason);
 }
 
-}  // namespace haven::net
-
-namespace haven::net {
-
 void Transport::take_over_tls() {
     auto secrets = std::move(secrets_);
     attach_secrets(ssl_.get(), nullptr);

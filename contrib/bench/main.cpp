@@ -133,6 +133,29 @@ private:
 
 using Clock = std::chrono::steady_clock;
 
+// CPU counters at one instant: generator, server, whole machine, and run-queue waits.
+struct CpuSample {
+    double gen, srv, all, srv_wait, gen_wait;
+    static CpuSample take(pid_t server) {
+        return {self_cpu_seconds(), proc_cpu_seconds(server), machine_busy_seconds(),
+                proc_runqueue_wait_seconds(server), proc_runqueue_wait_seconds(0)};
+    }
+};
+
+// CPU use between two samples, in % of one core.
+struct CpuUse {
+    double gen_cpu, srv_cpu, other_cpu, srv_wait, gen_wait;
+};
+
+CpuUse cpu_use(const CpuSample& a, const CpuSample& b, double wall) {
+    const double gen = (b.gen - a.gen) / wall * 100;
+    const double srv = (b.srv - a.srv) / wall * 100;
+    // Whatever else ran on the machine meanwhile (other jobs skew results: re-run if high).
+    const double other = std::max(0.0, (b.all - a.all) / wall * 100 - gen - srv);
+    return {gen, srv, other, (b.srv_wait - a.srv_wait) / wall * 100,
+            (b.gen_wait - a.gen_wait) / wall * 100};
+}
+
 class Bench {
 public:
     explicit Bench(const Options& o) : opt_(o), sh_(o), start_(Clock::now()) {
@@ -359,15 +382,9 @@ int Bench::run_login() {
     sh_.phase = static_cast<int>(Phase::Sending);
     each_worker([slots](Worker& w) { w.start_cycles(Purpose::LoginOnce, slots); });
     sleep_until_ns(from);
-    double gen0 = self_cpu_seconds(), srv0 = proc_cpu_seconds(opt_.server_pid);
-    double all0 = machine_busy_seconds();
-    double srv_wait0 = proc_runqueue_wait_seconds(opt_.server_pid);
-    double gen_wait0 = proc_runqueue_wait_seconds(0);
+    const auto cpu0 = CpuSample::take(opt_.server_pid);
     sleep_until_ns(to);
-    double gen1 = self_cpu_seconds(), srv1 = proc_cpu_seconds(opt_.server_pid);
-    double all1 = machine_busy_seconds();
-    double srv_wait1 = proc_runqueue_wait_seconds(opt_.server_pid);
-    double gen_wait1 = proc_runqueue_wait_seconds(0);
+    const auto cpu1 = CpuSample::take(opt_.server_pid);
     sh_.phase = static_cast<int>(Phase::Draining);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     stop();
@@ -387,11 +404,7 @@ int Bench::run_login() {
     (void)done_before;
     double wall = (to - from) / 1e9;
     double rate = logins / wall;
-    double gen_cpu = (gen1 - gen0) / wall * 100, srv_cpu = (srv1 - srv0) / wall * 100;
-    // Whatever else ran on the machine meanwhile (other jobs skew results: re-run if high).
-    double other_cpu = std::max(0.0, (all1 - all0) / wall * 100 - gen_cpu - srv_cpu);
-    double srv_wait = (srv_wait1 - srv_wait0) / wall * 100;
-    double gen_wait = (gen_wait1 - gen_wait0) / wall * 100;
+    const auto [gen_cpu, srv_cpu, other_cpu, srv_wait, gen_wait] = cpu_use(cpu0, cpu1, wall);
     std::printf("login storm (%s, %s, concurrency %u, %s): %.0f logins/s over %.1f s; latency "
                 "p50 %.2f ms p99 %.2f ms; %llu failed; client PBKDF2 during storm: %llu\n",
                 opt_.tls == TlsMode::None ? "no TLS" : "TLS", opt_.mech.c_str(), opt_.concurrency,
@@ -436,15 +449,9 @@ int Bench::run_message() {
     sh_.phase = static_cast<int>(Phase::Sending);
     each_worker([](Worker& w) { w.start_traffic(); });
     sleep_until_ns(from);
-    double gen0 = self_cpu_seconds(), srv0 = proc_cpu_seconds(opt_.server_pid);
-    double all0 = machine_busy_seconds();
-    double srv_wait0 = proc_runqueue_wait_seconds(opt_.server_pid);
-    double gen_wait0 = proc_runqueue_wait_seconds(0);
+    const auto cpu0 = CpuSample::take(opt_.server_pid);
     sleep_until_ns(to);
-    double gen1 = self_cpu_seconds(), srv1 = proc_cpu_seconds(opt_.server_pid);
-    double all1 = machine_busy_seconds();
-    double srv_wait1 = proc_runqueue_wait_seconds(opt_.server_pid);
-    double gen_wait1 = proc_runqueue_wait_seconds(0);
+    const auto cpu1 = CpuSample::take(opt_.server_pid);
     long srv_rss = proc_rss_kb(opt_.server_pid);
     sh_.phase = static_cast<int>(Phase::Draining);
     std::this_thread::sleep_for(std::chrono::duration<double>(opt_.drain));
@@ -465,11 +472,7 @@ int Bench::run_message() {
     double wall = (to - from) / 1e9;
     double delivered = recv_w / wall;
     double offered = opt_.rate > 0 ? sent_w / wall : 0;
-    double gen_cpu = (gen1 - gen0) / wall * 100, srv_cpu = (srv1 - srv0) / wall * 100;
-    // Whatever else ran on the machine meanwhile (other jobs skew results: re-run if high).
-    double other_cpu = std::max(0.0, (all1 - all0) / wall * 100 - gen_cpu - srv_cpu);
-    double srv_wait = (srv_wait1 - srv_wait0) / wall * 100;
-    double gen_wait = (gen_wait1 - gen_wait0) / wall * 100;
+    const auto [gen_cpu, srv_cpu, other_cpu, srv_wait, gen_wait] = cpu_use(cpu0, cpu1, wall);
     std::int64_t undelivered = static_cast<std::int64_t>(sent) - static_cast<std::int64_t>(recv) -
                                static_cast<std::int64_t>(errs);
     std::printf("messaging (%llu clients, %s, %s): delivered %.0f msgs/s over %.1f s; latency "

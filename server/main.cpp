@@ -19,6 +19,7 @@
 #include "server/net/listener.hpp"
 #include "server/net/tls.hpp"
 #include "server/net/tls_records.hpp"
+#include "server/net/write_batcher.hpp"
 
 namespace {
 
@@ -86,11 +87,14 @@ int main(int argc, char** argv) {
     std::vector<std::shared_ptr<haven::net::Listener>> listeners;
     // One read buffer for every connection: reads are processed synchronously on this loop.
     auto scratch = std::make_unique<std::array<char, 32 * 1024>>();
+    std::unique_ptr<haven::net::WriteBatcher> writes;  // after `server`: it may hold sessions
     try {
         server = std::make_unique<haven::Server>(io, std::move(*config), registry);
         server->load_modules();
         const auto& cfg = server->config();
         auto address = boost::asio::ip::make_address(cfg.get_string("c2s", "address"));
+        writes = std::make_unique<haven::net::WriteBatcher>(
+            io.get_executor(), static_cast<unsigned>(cfg.get_int("c2s", "write_batch_turns")));
         auto add = [&](std::int64_t port, bool direct) {
             if (port == 0 && direct) {
                 return;
@@ -99,7 +103,7 @@ int main(int argc, char** argv) {
                                         cfg.get_bool("tls", "compact_connections")};
             auto l = std::make_shared<haven::net::Listener>(
                 *server, boost::asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port)),
-                opts, std::span<char>(*scratch));
+                opts, haven::net::LoopShared{std::span<char>(*scratch), *writes});
             l->start();
             server->log().info("listening for clients on port ", l->port(),
                                direct ? " (direct TLS)" : " (STARTTLS)");
@@ -186,5 +190,6 @@ int main(int argc, char** argv) {
     server->log().info("havend stopped");
     listeners.clear();
     server.reset();
+    writes.reset();  // last: sessions torn down above may still have queued a flush
     return 0;
 }

@@ -36,6 +36,10 @@ std::vector<OptionSpec> core_options() {
         opt_int("c2s", "hibernate_after_s", 10, 0, 86400,
                 "Seconds without input after which a logged-in connection frees its XML parser "
                 "and TLS cipher state (rebuilt on its next input); 0 never."),
+        opt_int("c2s", "write_batch_turns", 3, 1, 16,
+                "Event-loop turns that output waits for more stanzas to the same connection, so "
+                "they leave in one write. An idle loop turns in microseconds, so this only delays "
+                "output when the server is busy; 1 writes at the end of every turn."),
         opt_list("sasl", "mechanisms",
                  {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1",
                   "PLAIN"},

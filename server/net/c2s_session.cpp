@@ -67,11 +67,11 @@ std::string_view parse_error_condition(xml::ParseError e) {
 }  // namespace
 
 C2sSession::C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sOptions options,
-                       std::span<char> scratch, std::uint64_t id)
+                       LoopShared shared, std::uint64_t id)
     : Session(id),
       server_(server),
       options_(options),
-      transport_(std::move(socket), *this, scratch,
+      transport_(std::move(socket), *this, shared,
                  static_cast<std::size_t>(server.config().get_int("limits", "max_send_queue_bytes"))),
       parser_(*this, limits_for(server, false)),
       deadline_(server.io()) {

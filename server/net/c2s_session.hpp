@@ -31,7 +31,7 @@ struct C2sOptions {
 class C2sSession final : public Session, private TransportHandler, private xml::StreamHandler {
 public:
     C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sOptions options,
-               std::span<char> scratch, std::uint64_t id);
+               LoopShared shared, std::uint64_t id);
     ~C2sSession() override;
 
     void start();

@@ -8,11 +8,11 @@
 namespace haven::net {
 
 Listener::Listener(Server& server, const boost::asio::ip::tcp::endpoint& endpoint,
-                   C2sOptions options, std::span<char> scratch)
+                   C2sOptions options, LoopShared shared)
     : server_(server),
       acceptor_(server.io()),
       options_(options),
-      scratch_(scratch),
+      shared_(shared),
       retry_(server.io()) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
@@ -41,7 +41,7 @@ void Listener::accept() {
             // otherwise): mix in the listening port.
             auto id = (static_cast<std::uint64_t>(self->port()) << 40) | self->next_id_++;
             auto session = std::make_shared<C2sSession>(self->server_, std::move(socket),
-                                                        self->options_, self->scratch_, id);
+                                                        self->options_, self->shared_, id);
             self->track(session);
             session->start();
             self->accept_backoff_ = std::chrono::milliseconds(0);

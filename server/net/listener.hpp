@@ -17,7 +17,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 public:
     // Throws boost::system::system_error when the address cannot be bound.
     Listener(Server& server, const boost::asio::ip::tcp::endpoint& endpoint, C2sOptions options,
-             std::span<char> scratch);
+             LoopShared shared);
     void start();
     // Stops accepting; open sessions are left alone.
     void stop();
@@ -35,7 +35,7 @@ private:
     Server& server_;
     boost::asio::ip::tcp::acceptor acceptor_;
     C2sOptions options_;
-    std::span<char> scratch_;
+    LoopShared shared_;
     std::uint64_t next_id_ = 1;
     boost::asio::steady_timer retry_;  // accept back-off when descriptors run out
     std::chrono::milliseconds accept_backoff_{0};

@@ -8,11 +8,12 @@ namespace haven::net {
 
 namespace asio = boost::asio;
 
-Transport::Transport(tcp::socket socket, TransportHandler& handler, std::span<char> scratch,
+Transport::Transport(tcp::socket socket, TransportHandler& handler, LoopShared shared,
                      std::size_t max_queue_bytes)
     : socket_(std::move(socket)),
       handler_(handler),
-      scratch_(scratch),
+      scratch_(shared.read_buffer),
+      batcher_(shared.writes),
       max_queue_bytes_(max_queue_bytes) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
@@ -199,14 +200,19 @@ void Transport::schedule_flush() {
     if (flush_scheduled_ || write_waiting_ || handshaking_) {
         return;
     }
-    flush_scheduled_ = true;
     auto owner = owner_.lock();
-    asio::post(socket_.get_executor(), [this, owner] {
-        flush_scheduled_ = false;
-        if (!closed_) {
-            do_flush();
-        }
-    });
+    if (!owner) {
+        return;  // the connection is being torn down: nothing will be written any more
+    }
+    flush_scheduled_ = true;
+    batcher_.schedule(*this, std::move(owner));
+}
+
+void Transport::run_scheduled_flush() {
+    flush_scheduled_ = false;
+    if (!closed_) {
+        do_flush();
+    }
 }
 
 void Transport::do_flush() {

@@ -16,8 +16,16 @@
 
 #include "server/net/tls.hpp"
 #include "server/net/tls_records.hpp"
+#include "server/net/write_batcher.hpp"
 
 namespace haven::net {
+
+// What every connection on one event loop shares: the read buffer (reads are handled
+// synchronously, so one is enough) and the loop's write batching.
+struct LoopShared {
+    std::span<char> read_buffer;
+    WriteBatcher& writes;
+};
 
 class TransportHandler {
 public:
@@ -31,11 +39,11 @@ public:
     virtual void on_send_overflow() = 0;
 };
 
-class Transport {
+class Transport final : public Flushable {
 public:
     using tcp = boost::asio::ip::tcp;
 
-    Transport(tcp::socket socket, TransportHandler& handler, std::span<char> scratch,
+    Transport(tcp::socket socket, TransportHandler& handler, LoopShared shared,
               std::size_t max_queue_bytes);
     ~Transport();
 
@@ -46,9 +54,11 @@ public:
     void pause_reading() { paused_ = true; }
     void resume_reading();
 
-    // Queues bytes; they go out at the end of the current loop turn, so several stanzas
-    // to one client leave in one write (one TLS record).
+    // Queues bytes; they go out with the loop's next write batch (see WriteBatcher), so
+    // several stanzas to one client leave in one write (one TLS record).
     void send(std::string_view data);
+    // Called by the WriteBatcher.
+    void run_scheduled_flush() override;
     // Flushes pending plaintext, then runs the TLS server handshake on this socket. With
     // `take_over`, a TLS 1.3 connection moves to TlsRecords once the handshake is done (the
     // context must have been set up with enable_record_takeover()).
@@ -89,6 +99,7 @@ private:
     tcp::socket socket_;
     TransportHandler& handler_;
     std::span<char> scratch_;
+    WriteBatcher& batcher_;
     std::size_t max_queue_bytes_;
     std::weak_ptr<void> owner_;
     SslPtr ssl_;

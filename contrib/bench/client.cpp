@@ -2,7 +2,9 @@
 //
 // TLS runs over memory BIOs: one socket read feeds every record it carries to OpenSSL, and one
 // send() carries every record a flush produced, so the generator spends as few system calls per
-// message as it can (it must stay cheaper than the servers it measures).
+// message as it can (it must stay cheaper than the servers it measures). After a TLS 1.3
+// handshake the records are handed to haven::net::TlsRecords and the SSL is freed (unless
+// --openssl-records): OpenSSL's record layer cost the generator more CPU than the AEAD itself.
 #include "client.hpp"
 
 #include <algorithm>
@@ -91,6 +93,9 @@ Shared::Shared(const Options& o)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);  // every login pays a full handshake
     if (o.scenario == "idle") {
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // thousands of quiet connections
+    }
+    if (!o.openssl_records) {
+        haven::net::enable_record_takeover(ctx);  // traffic secrets for take_over_records()
     }
 }
 
@@ -221,6 +226,10 @@ void Conn::start_tls() {
     SSL_set_bio(ssl_, rbio_, wbio_);
     SSL_set_tlsext_host_name(ssl_, w_.opt.domain.c_str());
     SSL_set_connect_state(ssl_);
+    if (!w_.opt.openssl_records) {
+        secrets_ = std::make_unique<haven::net::TrafficSecrets>();
+        haven::net::attach_secrets(ssl_, secrets_.get());
+    }
     handshaking_ = true;
     state_ = St::Handshake;
     do_handshake();
@@ -239,8 +248,28 @@ void Conn::do_handshake() {
         handshaking_ = false;
         tls_on_ = true;
         sc_.clear();
+        // Our Finished is already on wire_, so everything written from here on is ours to seal.
+        std::string unread;
+        if (take_over_records()) {
+            // What the server sent after its Finished (tickets, perhaps its first stanza) was
+            // never read by OpenSSL: it is exactly the next records, under the traffic keys.
+            unread.resize(BIO_ctrl_pending(rbio_));
+            if (!unread.empty()) {
+                (void)BIO_read(rbio_, unread.data(), static_cast<int>(unread.size()));
+            }
+            SSL_free(ssl_);  // frees both BIOs
+            ssl_ = nullptr;
+            rbio_ = wbio_ = nullptr;
+        }
         send_header();
-        if (g == gen_ && BIO_ctrl_pending(rbio_) > 0) {
+        if (g != gen_) {
+            return;
+        }
+        if (records_) {
+            if (!unread.empty()) {
+                open_records(unread);
+            }
+        } else if (BIO_ctrl_pending(rbio_) > 0) {
             read_tls();
         }
         return;
@@ -248,6 +277,41 @@ void Conn::do_handshake() {
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
         fail("TLS handshake: " + ssl_error_text());
     }
+}
+
+// Hands the connection's records to TlsRecords when OpenSSL allows it exactly (TLS 1.3, nothing
+// buffered inside OpenSSL); otherwise OpenSSL keeps them. The secrets are not needed either way.
+bool Conn::take_over_records() {
+    if (!secrets_) {
+        return false;  // --openssl-records
+    }
+    haven::net::attach_secrets(ssl_, nullptr);
+    const auto secrets = std::move(secrets_);
+    records_ = haven::net::TlsRecords::take_over(ssl_, *secrets);
+    return records_ != nullptr;
+}
+
+void Conn::open_records(std::span<char> in) {
+    const auto g = gen_;
+    const auto status = records_->open(in, wire_, [this](std::string_view plain) {
+        sc_.append(plain);
+        return true;
+    });
+    if (wire_.size() > wire_off_) {  // e.g. the fatal alert of a failed open()
+        send_wire();
+        if (g != gen_) {
+            return;
+        }
+    }
+    if (status == haven::net::TlsRecords::Status::PeerClosed) {
+        fail("TLS closed by server");
+        return;
+    }
+    if (status == haven::net::TlsRecords::Status::Failed) {
+        fail("TLS read: " + records_->failure());
+        return;
+    }
+    process();
 }
 
 // Reads go through asio's speculative path: when data is waiting the read happens at once,
@@ -275,7 +339,11 @@ void Conn::start_read() {
                           });
 }
 
-void Conn::on_bytes(const char* data, std::size_t n) {
+void Conn::on_bytes(char* data, std::size_t n) {
+    if (records_) {
+        open_records(std::span<char>(data, n));  // decrypted in place in inbuf_
+        return;
+    }
     if (!ssl_) {
         sc_.append(std::string_view(data, n));
         process();
@@ -330,7 +398,14 @@ void Conn::flush() {
         return;
     }
     if (!out_.empty()) {
-        if (ssl_) {
+        if (records_) {
+            // One call seals every record the buffered stanzas need, straight onto the wire.
+            if (!records_->seal(out_, wire_)) {
+                fail("TLS write: " + records_->failure());
+                return;
+            }
+            out_.clear();
+        } else if (ssl_) {
             std::size_t n = 0;
             // A memory BIO takes everything: one call, as many records as needed.
             if (SSL_write_ex(ssl_, out_.data(), out_.size(), &n) != 1 || n != out_.size()) {
@@ -674,7 +749,10 @@ void Conn::close_gracefully() {
     if (state_ != St::Idle && state_ != St::Connecting && !handshaking_) {
         out_ += "</stream:stream>";
         flush();
-        if (ssl_ && tls_on_ && state_ != St::Idle) {
+        if (records_ && tls_on_ && state_ != St::Idle) {
+            records_->seal_close_notify(wire_);  // best effort
+            send_wire();
+        } else if (ssl_ && tls_on_ && state_ != St::Idle) {
             SSL_shutdown(ssl_);  // close_notify, best effort
             drain_wbio();
             send_wire();
@@ -692,6 +770,8 @@ void Conn::close_socket() {
         ssl_ = nullptr;
         rbio_ = wbio_ = nullptr;
     }
+    secrets_.reset();
+    records_.reset();
     ERR_clear_error();
     boost::system::error_code ec;
     if (sock_.is_open()) {

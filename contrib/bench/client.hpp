@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 
 #include "scanner.hpp"
 #include "scram.hpp"
+#include "server/net/tls_records.hpp"
 #include "stats.hpp"
 
 namespace bench {
@@ -54,6 +56,7 @@ struct Options {
     bool presence = true;
     bool cold = false;  // login: measure without the SaltedPassword cache
     unsigned kdf_threads = 0;
+    bool openssl_records = false;  // keep OpenSSL for the records instead of TlsRecords
 };
 
 enum class Purpose { Online, LoginOnce, Register };
@@ -133,8 +136,10 @@ private:
     void do_handshake();
     void send_header();
     void start_read();
-    void on_bytes(const char* data, std::size_t n);
+    void on_bytes(char* data, std::size_t n);
     void read_tls();
+    bool take_over_records();
+    void open_records(std::span<char> in);
     void drain_wbio();
     void send_wire();
     void process();
@@ -153,6 +158,10 @@ private:
     SSL* ssl_ = nullptr;
     BIO* rbio_ = nullptr;  // ciphertext from the socket (owned by ssl_)
     BIO* wbio_ = nullptr;  // ciphertext to the socket (owned by ssl_)
+    // Captured during the handshake for the takeover, then dropped.
+    std::unique_ptr<haven::net::TrafficSecrets> secrets_;
+    // After a TLS 1.3 handshake: the records, and ssl_ is gone.
+    std::unique_ptr<haven::net::TlsRecords> records_;
     std::uint32_t gen_ = 0;
     Purpose purpose_ = Purpose::Online;
     St state_ = St::Idle;

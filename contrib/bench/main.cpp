@@ -51,6 +51,9 @@ options (defaults in brackets):
   --cold             login: do not use the SCRAM cache (client PBKDF2 on every login)
   --no-presence      do not send initial presence
   --kdf-threads N    PBKDF2 pool size [cores]
+  --records haven|openssl  TLS 1.3 records after the handshake: taken over by the generator
+                     (haven: cheaper per message) or left to OpenSSL [haven; openssl for login,
+                     whose connections end before the takeover could pay for its key derivations]
   --label TEXT       copied into the RESULT line
 Prints a human summary and one line "RESULT {json}".
 )";
@@ -60,6 +63,7 @@ bool parse(int argc, char** argv, Options& o) {
         return false;
     }
     o.scenario = argv[1];
+    std::string records = o.scenario == "login" ? "openssl" : "haven";
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto val = [&]() -> std::string {
@@ -96,10 +100,18 @@ bool parse(int argc, char** argv, Options& o) {
         else if (a == "--scram-cache") o.scram_cache = val();
         else if (a == "--cold") o.cold = true;
         else if (a == "--no-presence") o.presence = false;
+        else if (a == "--records") {
+            auto v = val();
+            if (v != "haven" && v != "openssl") {
+                throw std::runtime_error("--records: haven or openssl");
+            }
+            records = v;
+        }
         else if (a == "--kdf-threads") o.kdf_threads = std::stoul(val());
         else if (a == "--label") o.label = val();
         else throw std::runtime_error("unknown option " + a);
     }
+    o.openssl_records = records == "openssl";
     return true;
 }
 

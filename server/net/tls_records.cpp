@@ -16,7 +16,9 @@ namespace {
 constexpr unsigned char type_alert = 21;
 constexpr unsigned char type_handshake = 22;
 constexpr unsigned char type_application_data = 23;
+constexpr unsigned char handshake_new_session_ticket = 4;
 constexpr unsigned char handshake_key_update = 24;
+constexpr std::size_t handshake_header_len = 4;  // msg_type, uint24 length (§4)
 constexpr int alert_close_notify = 0;
 constexpr int alert_unexpected_message = 10;
 constexpr int alert_bad_record_mac = 20;
@@ -144,14 +146,18 @@ std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, const TrafficSecrets
                                                   std::uint64_t rekey_after) {
     // Exact sequence numbers are what make this safe: with no tickets nothing was written under
     // the application keys yet, and without read-ahead OpenSSL stopped reading at the end of the
-    // client's Finished, so both directions start at record 0.
+    // peer's Finished, so both directions start at record 0. A client sends no tickets, and what
+    // the server sent after its Finished is still unread in the client's BIO.
+    const bool client = SSL_is_server(ssl) == 0;
     if (SSL_version(ssl) != TLS1_3_VERSION || !SSL_is_init_finished(ssl) ||
-        SSL_get_num_tickets(ssl) != 0 || SSL_get_read_ahead(ssl) != 0 || SSL_has_pending(ssl) ||
-        SSL_pending(ssl) > 0 || SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED ||
+        (!client && SSL_get_num_tickets(ssl) != 0) || SSL_get_read_ahead(ssl) != 0 ||
+        SSL_has_pending(ssl) || SSL_pending(ssl) > 0 ||
+        SSL_get_early_data_status(ssl) == SSL_EARLY_DATA_ACCEPTED ||
         secrets.written_after_handshake) {
         return nullptr;
     }
-    // RFC 6066 max_fragment_length: the client wants smaller records than we would send.
+    // RFC 6066 max_fragment_length: a client wants smaller records than we would send (as a
+    // client we never ask for it, but if the context did, OpenSSL must keep the records).
     const SSL_SESSION* session = SSL_get0_session(ssl);
     if (session == nullptr ||
         SSL_SESSION_get_max_fragment_length(session) != TLSEXT_max_fragment_length_DISABLED) {
@@ -177,12 +183,16 @@ std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, const TrafficSecrets
     r->secret_len_ = suite->secret_len;
     r->key_len_ = suite->key_len;
     r->rekey_after_ = rekey_after;
+    r->client_ = client;
     r->cipher_.reset(EVP_CIPHER_fetch(nullptr, suite->cipher, nullptr));
     if (!r->cipher_) {
         return nullptr;
     }
-    std::copy_n(secrets.client.data(), suite->secret_len, r->read_.secret.data());
-    std::copy_n(secrets.server.data(), suite->secret_len, r->write_.secret.data());
+    // §7.1: each side writes under its own traffic secret and reads under the peer's.
+    const auto& ours = client ? secrets.client : secrets.server;
+    const auto& peers = client ? secrets.server : secrets.client;
+    std::copy_n(peers.data(), suite->secret_len, r->read_.secret.data());
+    std::copy_n(ours.data(), suite->secret_len, r->write_.secret.data());
     if (!r->derive(r->read_) || !r->derive(r->write_)) {
         return nullptr;
     }
@@ -258,7 +268,7 @@ EVP_CIPHER_CTX* TlsRecords::cipher_for(Direction& d, bool encrypt) {
 bool TlsRecords::seal_record(unsigned char type, const unsigned char* data, std::size_t len,
                              std::string& wire) {
     if (type == type_application_data && (key_update_owed_ || write_.seq >= rekey_after_)) {
-        // §4.6.3: the KeyUpdate a client asked for goes out before our next application data,
+        // §4.6.3: the KeyUpdate the peer asked for goes out before our next application data,
         // as does our own before the key wears out; it is the last record under the old key.
         // Answering only here sends one reply however many requests came in.
         key_update_owed_ = false;
@@ -484,32 +494,67 @@ TlsRecords::Status TlsRecords::open_record(unsigned char* record, std::size_t bo
             if (body[1] == alert_close_notify || body[1] == alert_user_canceled) {
                 return Status::PeerClosed;
             }
-            return fail("TLS alert " + std::to_string(body[1]) + " from the client", no_alert,
-                        wire);
-        case type_handshake: {
-            // After the handshake a client may only send KeyUpdate (we never ask for post-
-            // handshake authentication). §5.1: it must end its record, since the key changes.
-            if (len < 4 || body[0] != handshake_key_update) {
-                return fail("unexpected TLS handshake message", alert_unexpected_message, wire);
-            }
-            if (len != 5 || body[1] != 0 || body[2] != 0 || body[3] != 1) {
-                return fail("malformed TLS KeyUpdate", alert_decode_error, wire);
-            }
-            if (body[4] > 1) {
-                return fail("malformed TLS KeyUpdate", alert_illegal_parameter, wire);
-            }
-            if (++key_updates_in_a_row_ > max_key_updates_in_a_row) {
-                return fail("too many TLS KeyUpdates", alert_unexpected_message, wire);
-            }
-            if (!update_key(read_)) {
-                return fail("TLS key update failed", alert_internal_error, wire);
-            }
-            key_update_owed_ = key_update_owed_ || body[4] == 1;
-            return Status::Ok;
-        }
+            return fail("TLS alert " + std::to_string(body[1]) +
+                            (client_ ? " from the server" : " from the client"),
+                        no_alert, wire);
+        case type_handshake:
+            return open_handshake(body, len, wire);
         default:
             return fail("unexpected TLS content type", alert_unexpected_message, wire);
     }
+}
+
+// The handshake messages of one record. After the handshake a client may only send KeyUpdate
+// (we never ask for post-handshake authentication); a server may also send NewSessionTicket,
+// which a client that never resumes ignores. Messages split across records are legal (§5.1) but
+// no peer splits these small ones, so they are refused rather than reassembled.
+TlsRecords::Status TlsRecords::open_handshake(const unsigned char* msgs, std::size_t len,
+                                              std::string& wire) {
+    if (len == 0) {
+        return fail("unexpected TLS handshake message", alert_unexpected_message, wire);
+    }
+    while (len > 0) {
+        if (len < handshake_header_len) {
+            return fail("TLS handshake message split across records", alert_unexpected_message,
+                        wire);
+        }
+        const unsigned char type = msgs[0];
+        const std::size_t body_len =
+            (std::size_t(msgs[1]) << 16) | (std::size_t(msgs[2]) << 8) | msgs[3];
+        const bool ticket = client_ && type == handshake_new_session_ticket;
+        if (type != handshake_key_update && !ticket) {
+            return fail("unexpected TLS handshake message", alert_unexpected_message, wire);
+        }
+        if (type == handshake_key_update && body_len != 1) {
+            return fail("malformed TLS KeyUpdate", alert_decode_error, wire);
+        }
+        if (len - handshake_header_len < body_len) {
+            return fail("TLS handshake message split across records", alert_unexpected_message,
+                        wire);
+        }
+        const unsigned char* body = msgs + handshake_header_len;
+        msgs += handshake_header_len + body_len;
+        len -= handshake_header_len + body_len;
+        if (ticket) {
+            continue;  // §4.6.1: only for resumption, which we never attempt
+        }
+        // §5.1: the key changes after a KeyUpdate, so it must end its record.
+        if (len != 0) {
+            return fail("TLS KeyUpdate not at the end of its record", alert_unexpected_message,
+                        wire);
+        }
+        if (body[0] > 1) {
+            return fail("malformed TLS KeyUpdate", alert_illegal_parameter, wire);
+        }
+        if (++key_updates_in_a_row_ > max_key_updates_in_a_row) {
+            return fail("too many TLS KeyUpdates", alert_unexpected_message, wire);
+        }
+        if (!update_key(read_)) {
+            return fail("TLS key update failed", alert_internal_error, wire);
+        }
+        key_update_owed_ = key_update_owed_ || body[0] == 1;
+    }
+    return Status::Ok;
 }
 
 }  // namespace haven::net

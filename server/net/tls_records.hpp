@@ -10,7 +10,12 @@
 // this class only seals and opens application-data records with OpenSSL's AEAD ciphers and
 // derives keys with OpenSSL's TLS 1.3 KDF. Deliberately narrow: TLS 1.3 with the three AEAD
 // suites of RFC 8446 §B.4 that OpenSSL enables by default, no early data, no session tickets
-// after the takeover; KeyUpdate (§4.6.3) both ways, alerts (§6). Anything else keeps OpenSSL.
+// sent after the takeover; KeyUpdate (§4.6.3) both ways, alerts (§6). Anything else keeps OpenSSL.
+//
+// Both roles: havend takes over its server side; the load generator (contrib/bench) takes over
+// its client side, so that it spends its CPU on the server it measures and not on OpenSSL's
+// record layer. A client also accepts and ignores the NewSessionTickets (§4.6.1) servers send
+// after the handshake: it never resumes a session.
 #pragma once
 
 #include <array>
@@ -45,10 +50,12 @@ struct TrafficSecrets {
     ~TrafficSecrets();
 };
 
-// Makes a server context hand each SSL's traffic secrets to the TrafficSecrets attached with
-// attach_secrets() (which also watches what OpenSSL writes, see written_after_handshake). OpenSSL 3.0 exposes them only through its key-log callback; the lines never
-// leave memory. Also turns off TLS 1.3 session tickets: a ticket sent after the handshake would
-// use up write sequence numbers we could not account for.
+// Makes a context (server or client) hand each SSL's traffic secrets to the TrafficSecrets
+// attached with attach_secrets() (which also watches what OpenSSL writes, see
+// written_after_handshake). OpenSSL 3.0 exposes them only through its key-log callback; the
+// lines never leave memory. Also turns off TLS 1.3 session tickets, which only a server sends: a
+// ticket sent after the handshake would use up write sequence numbers we could not account for.
+// On a client context that setting has no effect.
 void enable_record_takeover(SSL_CTX* ctx);
 void attach_secrets(SSL* ssl, TrafficSecrets* secrets);
 
@@ -68,14 +75,16 @@ public:
     // Our own KeyUpdate after this many records under one key: well inside the AES-GCM limit of
     // 2^24.5 full-size records per key (§5.5).
     static constexpr std::uint64_t default_rekey_after = std::uint64_t{1} << 24;
-    // KeyUpdates a client may send in a row without application data in between; more is a
+    // KeyUpdates the peer may send in a row without application data in between; more is a
     // flood (each one costs a key derivation), answered with unexpected_message.
     static constexpr unsigned max_key_updates_in_a_row = 32;
 
-    // Takes over a connection right after OpenSSL's server handshake completed. Returns
-    // nullptr when that cannot be done exactly (not TLS 1.3, another cipher suite, tickets
-    // enabled, or OpenSSL already holds bytes read past the handshake); the caller then keeps
-    // the SSL. On success the SSL is no longer needed and may be freed without shutdown.
+    // Takes over a connection right after OpenSSL's handshake completed, in the role of the SSL
+    // (SSL_is_server). Returns nullptr when that cannot be done exactly (not TLS 1.3, another
+    // cipher suite, a server with tickets enabled, or OpenSSL already holds bytes read past the
+    // handshake); the caller then keeps the SSL. On success the SSL is no longer needed and may
+    // be freed without shutdown. Bytes the peer sent after its Finished that OpenSSL never read
+    // (a client's underlying BIO may hold the server's tickets) go to open() as they are.
     static std::unique_ptr<TlsRecords> take_over(SSL* ssl, const TrafficSecrets& secrets,
                                                  std::uint64_t rekey_after = default_rekey_after);
 
@@ -137,6 +146,7 @@ private:
     bool send_key_update(std::string& wire);
     Status open_record(unsigned char* record, std::size_t body_len, std::string& wire,
                        const Sink& sink, bool& keep_going);
+    Status open_handshake(const unsigned char* msgs, std::size_t len, std::string& wire);
     Status fail(std::string_view why, int alert, std::string& wire);
 
     const char* digest_ = nullptr;  // static name, e.g. "SHA256"
@@ -146,8 +156,9 @@ private:
     Direction read_;
     Direction write_;
     std::uint64_t rekey_after_ = default_rekey_after;
+    bool client_ = false;            // our role: the peer is a server (tickets may arrive)
     std::string partial_;  // an incomplete record carried over to the next read
-    bool key_update_owed_ = false;   // the client asked for our KeyUpdate (§4.6.3)
+    bool key_update_owed_ = false;   // the peer asked for our KeyUpdate (§4.6.3)
     unsigned key_updates_in_a_row_ = 0;
     std::string exporter_;
     std::string failure_;

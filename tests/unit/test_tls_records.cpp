@@ -1,6 +1,7 @@
-// TlsRecords against a real OpenSSL client: handshake by OpenSSL on both sides, then the server
-// side is taken over and must interoperate record for record (every suite, fragmentation,
-// KeyUpdate both ways, alerts, tampering).
+// TlsRecords against a real OpenSSL peer: handshake by OpenSSL on both sides, then one side is
+// taken over and must interoperate record for record (every suite, fragmentation, KeyUpdate both
+// ways, alerts, tampering). Mostly the server side (havend); the client side (haven-bench) at the
+// end, where the peer also sends session tickets.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -8,9 +9,11 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -382,5 +385,352 @@ TEST_CASE("TlsRecords: connections it cannot take over exactly stay with OpenSSL
         char buf[1];
         REQUIRE(SSL_peek(p.server.get(), buf, 1) == 1);
         CHECK(TlsRecords::take_over(p.server.get(), p.secrets) == nullptr);
+    }
+}
+
+// --- The client role: an OpenSSL server, and the client side taken over ---
+
+namespace {
+
+// Everything a non-blocking descriptor has to give right now.
+std::string read_available(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            return out;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+void write_all(int fd, std::string& bytes) {
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
+        REQUIRE(n > 0);
+        at += static_cast<std::size_t>(n);
+    }
+    bytes.clear();
+}
+
+// How many whole records `wire` holds.
+int count_records(const std::string& wire) {
+    int n = 0;
+    std::size_t at = 0;
+    while (wire.size() - at >= 5) {
+        at += 5 + ((std::size_t(std::uint8_t(wire[at + 3])) << 8) | std::uint8_t(wire[at + 4]));
+        ++n;
+    }
+    return at == wire.size() ? n : -1;
+}
+
+// An OpenSSL server sending `tickets` NewSessionTickets after the handshake, and a client that
+// is taken over once the handshake is done.
+struct ClientPair {
+    CtxPtr sctx;
+    CtxPtr cctx{SSL_CTX_new(TLS_client_method())};
+    int fd[2] = {-1, -1};  // [0] server, [1] client
+    SslPtr server;
+    SslPtr client;
+    TrafficSecrets secrets;
+    std::unique_ptr<TlsRecords> records;
+    std::string wire;  // what the taken-over client has to send
+
+    explicit ClientPair(int tickets, const char* suites = nullptr)
+        : sctx(server_context(false, suites)) {
+        SSL_CTX_set_num_tickets(sctx.get(), static_cast<std::size_t>(tickets));
+        haven::net::enable_record_takeover(cctx.get());
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0);
+        fcntl(fd[0], F_SETFL, O_NONBLOCK);
+        fcntl(fd[1], F_SETFL, O_NONBLOCK);
+        server.reset(SSL_new(sctx.get()));
+        client.reset(SSL_new(cctx.get()));
+        SSL_set_fd(server.get(), fd[0]);
+        SSL_set_fd(client.get(), fd[1]);
+        SSL_set_accept_state(server.get());
+        SSL_set_connect_state(client.get());
+        haven::net::attach_secrets(client.get(), &secrets);
+    }
+    ~ClientPair() {
+        server.reset();
+        client.reset();
+        close(fd[0]);
+        close(fd[1]);
+    }
+
+    // The client finishes first (it has sent its Finished); the server then reads that and
+    // sends its tickets, which stay unread on the client's socket.
+    void take_over(std::uint64_t rekey_after = TlsRecords::default_rekey_after) {
+        bool s_done = false;
+        bool c_done = false;
+        for (int i = 0; i < 50 && !(s_done && c_done); ++i) {
+            c_done = c_done || SSL_do_handshake(client.get()) == 1;
+            s_done = s_done || SSL_do_handshake(server.get()) == 1;
+        }
+        REQUIRE(s_done);
+        REQUIRE(c_done);
+        records = TlsRecords::take_over(client.get(), secrets, rekey_after);
+        REQUIRE(records != nullptr);
+        client.reset();  // from here on only TlsRecords speaks for the client
+    }
+
+    std::string read_raw() { return read_available(fd[1]); }
+
+    // Feeds `raw` to the client in chunks of `chunk` bytes, collecting plaintext.
+    TlsRecords::Status open(std::string raw, std::string& plain, std::size_t chunk = 0) {
+        if (chunk == 0) {
+            chunk = raw.size() == 0 ? 1 : raw.size();
+        }
+        auto status = TlsRecords::Status::Ok;
+        for (std::size_t at = 0; at < raw.size() && status == TlsRecords::Status::Ok; at += chunk) {
+            std::string piece = raw.substr(at, chunk);
+            status = records->open(std::span<char>(piece.data(), piece.size()), wire,
+                                   [&](std::string_view p) {
+                                       plain.append(p);
+                                       return true;
+                                   });
+        }
+        return status;
+    }
+
+    // Server -> client: returns the plaintext the client saw.
+    std::string server_to_client(const std::string& data, std::size_t chunk = 0) {
+        std::size_t written = 0;
+        REQUIRE(SSL_write_ex(server.get(), data.data(), data.size(), &written) == 1);
+        std::string plain;
+        CHECK(open(read_raw(), plain, chunk) == TlsRecords::Status::Ok);
+        return plain;
+    }
+
+    // Sends the client's pending wire bytes and returns what the server reads.
+    std::string client_to_server() {
+        write_all(fd[1], wire);
+        std::string out;
+        char buf[65536];
+        for (int i = 0; i < 1000; ++i) {
+            std::size_t n = 0;
+            if (SSL_read_ex(server.get(), buf, sizeof buf, &n) != 1) {
+                break;
+            }
+            out.append(buf, n);
+        }
+        return out;
+    }
+    std::string client_to_server(const std::string& data) {
+        REQUIRE(records->seal(data, wire));
+        return client_to_server();
+    }
+};
+
+// One TLS_AES_128_GCM_SHA256 record sealed by hand (RFC 8446 §5.2, §7.1, §7.3), for handshake
+// messages in shapes an OpenSSL peer never sends. Deliberately independent of TlsRecords: HKDF
+// with a single HMAC block, AES-GCM straight from EVP.
+std::string seal_by_hand(const unsigned char* secret, std::uint64_t seq, unsigned char type,
+                         const std::string& content) {
+    const auto expand = [&](const std::string& label, std::size_t len) {
+        const std::string full = "tls13 " + label;
+        std::string info;
+        info += static_cast<char>(0);
+        info += static_cast<char>(len);
+        info += static_cast<char>(full.size());
+        info += full;
+        info += static_cast<char>(0);  // empty context
+        info += static_cast<char>(1);  // HKDF-Expand block counter
+        unsigned char out[EVP_MAX_MD_SIZE];
+        unsigned int out_len = 0;
+        HMAC(EVP_sha256(), secret, 32, reinterpret_cast<const unsigned char*>(info.data()),
+             info.size(), out, &out_len);
+        return std::string(reinterpret_cast<char*>(out), len);
+    };
+    const std::string key = expand("key", 16);
+    std::string nonce = expand("iv", 12);
+    for (int i = 0; i < 8; ++i) {
+        nonce[11 - static_cast<std::size_t>(i)] ^= static_cast<char>(seq >> (8 * i));
+    }
+    const std::string inner = content + static_cast<char>(type);
+    const std::size_t body = inner.size() + 16;
+    std::string record = {23, 3, 3, static_cast<char>(body >> 8), static_cast<char>(body & 0xff)};
+    record.resize(5 + body);
+    auto* out = reinterpret_cast<unsigned char*>(record.data());
+    std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>> ctx(
+        EVP_CIPHER_CTX_new());
+    int n = 0;
+    int m = 0;
+    REQUIRE(EVP_EncryptInit_ex(ctx.get(), EVP_aes_128_gcm(), nullptr,
+                               reinterpret_cast<const unsigned char*>(key.data()),
+                               reinterpret_cast<const unsigned char*>(nonce.data())) == 1);
+    REQUIRE(EVP_EncryptUpdate(ctx.get(), nullptr, &n, out, 5) == 1);
+    REQUIRE(EVP_EncryptUpdate(ctx.get(), out + 5, &n,
+                              reinterpret_cast<const unsigned char*>(inner.data()),
+                              static_cast<int>(inner.size())) == 1);
+    REQUIRE(EVP_EncryptFinal_ex(ctx.get(), out + 5 + n, &m) == 1);
+    REQUIRE(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, 16, out + 5 + inner.size()) == 1);
+    return record;
+}
+
+// A NewSessionTicket (§4.6.1): lifetime, age_add, a 1-byte nonce, a 4-byte ticket, no extensions.
+const std::string new_session_ticket(
+    "\x04\x00\x00\x12"
+    "\x00\x00\x1c\x20"
+    "\x01\x02\x03\x04"
+    "\x01\x00"
+    "\x00\x04tckt"
+    "\x00\x00",
+    22);
+
+constexpr unsigned char type_handshake = 22;
+constexpr unsigned char type_application_data = 23;
+
+}  // namespace
+
+TEST_CASE("TlsRecords client: ignores the server's tickets and interoperates, every suite") {
+    for (const char* suite :
+         {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+        CAPTURE(suite);
+        ClientPair p(/*tickets=*/2, suite);
+        p.take_over();
+        // The two tickets arrive in the same read as the first data.
+        for (std::size_t size : {1u, 1000u, 16384u, 16385u, 70000u}) {
+            CAPTURE(size);
+            const std::string data = pattern(size);
+            CHECK(p.server_to_client(data) == data);
+            CHECK(p.client_to_server(data) == data);
+        }
+        CHECK(p.records->exporter_channel_binding().size() == 32);
+    }
+}
+
+TEST_CASE("TlsRecords client: tickets split at every byte are reassembled and ignored") {
+    ClientPair p(/*tickets=*/2);
+    p.take_over();
+    const std::string tickets = p.read_raw();
+    CHECK(count_records(tickets) == 2);
+    std::string plain;
+    CHECK(p.open(tickets, plain, /*chunk=*/1) == TlsRecords::Status::Ok);
+    CHECK(plain.empty());
+    CHECK(p.server_to_client("<stream:stream>", 7) == "<stream:stream>");
+    CHECK(p.client_to_server("<stream:stream>") == "<stream:stream>");
+}
+
+TEST_CASE("TlsRecords client: KeyUpdate from the server, with and without a requested answer") {
+    ClientPair p(/*tickets=*/2);
+    p.take_over();
+    CHECK(p.server_to_client("first") == "first");
+
+    REQUIRE(SSL_key_update(p.server.get(), SSL_KEY_UPDATE_REQUESTED) == 1);
+    CHECK(p.server_to_client("please update too") == "please update too");
+    CHECK(p.wire.empty());  // our KeyUpdate waits for our next application data (§4.6.3)
+    REQUIRE(p.records->seal("reply under the new key", p.wire));
+    CHECK(count_records(p.wire) == 2);  // the KeyUpdate, then the data under the new key
+    CHECK(p.client_to_server() == "reply under the new key");
+    CHECK(p.server_to_client("still fine") == "still fine");
+    CHECK(p.client_to_server("and back") == "and back");
+
+    REQUIRE(SSL_key_update(p.server.get(), SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+    CHECK(p.server_to_client("after one update") == "after one update");
+    REQUIRE(p.records->seal("no update owed", p.wire));
+    CHECK(count_records(p.wire) == 1);
+    CHECK(p.client_to_server() == "no update owed");
+}
+
+TEST_CASE("TlsRecords client: updates its own key before it wears out") {
+    ClientPair p(/*tickets=*/2);
+    p.take_over(/*rekey_after=*/3);
+    std::string expected;
+    for (int i = 0; i < 10; ++i) {
+        const std::string msg = "<message id='" + std::to_string(i) + "'/>";
+        REQUIRE(p.records->seal(msg, p.wire));
+        expected += msg;
+    }
+    CHECK(count_records(p.wire) > 10);
+    CHECK(p.client_to_server() == expected);
+    CHECK(p.server_to_client("answer") == "answer");
+}
+
+TEST_CASE("TlsRecords client: close_notify both ways") {
+    ClientPair p(/*tickets=*/2);
+    p.take_over();
+    CHECK(p.server_to_client("<message/>") == "<message/>");
+    REQUIRE(SSL_shutdown(p.server.get()) >= 0);
+    std::string plain;
+    CHECK(p.open(p.read_raw(), plain) == TlsRecords::Status::PeerClosed);
+
+    ClientPair q(/*tickets=*/2);
+    q.take_over();
+    REQUIRE(q.records->seal_close_notify(q.wire));
+    CHECK(q.client_to_server().empty());
+    CHECK(SSL_get_error(q.server.get(), 0) == SSL_ERROR_ZERO_RETURN);
+}
+
+TEST_CASE("TlsRecords client: a tampered record fails with bad_record_mac") {
+    ClientPair p(/*tickets=*/2);
+    p.take_over();
+    CHECK(p.server_to_client("before") == "before");
+    std::size_t written = 0;
+    REQUIRE(SSL_write_ex(p.server.get(), "secret", 6, &written) == 1);
+    std::string raw = p.read_raw();
+    REQUIRE(count_records(raw) == 1);
+    raw[7] ^= 0x01;
+    std::string plain;
+    CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+    CHECK(plain.empty());
+    CHECK(p.records->failure() == "TLS record failed authentication");
+    // The fatal alert reaches the server.
+    CHECK(p.client_to_server().empty());
+    CHECK(SSL_get_error(p.server.get(), 0) == SSL_ERROR_SSL);
+    REQUIRE_FALSE(p.records->seal("more", p.wire));
+}
+
+TEST_CASE("TlsRecords: post-handshake messages by record shape and role") {
+    SUBCASE("client: two tickets in one record, then data") {
+        ClientPair p(/*tickets=*/0, "TLS_AES_128_GCM_SHA256");
+        p.take_over();
+        const unsigned char* secret = p.secrets.server.data();
+        const std::string raw =
+            seal_by_hand(secret, 0, type_handshake, new_session_ticket + new_session_ticket) +
+            seal_by_hand(secret, 1, type_application_data, "<after/>");
+        std::string plain;
+        CHECK(p.open(raw, plain) == TlsRecords::Status::Ok);
+        CHECK(plain == "<after/>");
+    }
+    SUBCASE("client: a ticket split across two records is refused") {
+        ClientPair p(/*tickets=*/0, "TLS_AES_128_GCM_SHA256");
+        p.take_over();
+        const unsigned char* secret = p.secrets.server.data();
+        const std::string raw =
+            seal_by_hand(secret, 0, type_handshake, new_session_ticket.substr(0, 10)) +
+            seal_by_hand(secret, 1, type_handshake, new_session_ticket.substr(10));
+        std::string plain;
+        CHECK(p.open(raw, plain) == TlsRecords::Status::Failed);
+        CHECK(p.records->failure() == "TLS handshake message split across records");
+        CHECK_FALSE(p.wire.empty());  // the alert
+    }
+    SUBCASE("client: other post-handshake messages are refused (CertificateRequest)") {
+        ClientPair p(/*tickets=*/0, "TLS_AES_128_GCM_SHA256");
+        p.take_over();
+        const std::string request("\x0d\x00\x00\x03\x00\x00\x00", 7);
+        std::string plain;
+        CHECK(p.open(seal_by_hand(p.secrets.server.data(), 0, type_handshake, request), plain) ==
+              TlsRecords::Status::Failed);
+        CHECK(p.records->failure() == "unexpected TLS handshake message");
+    }
+    SUBCASE("server: a ticket from a client is refused") {
+        Pair p(server_context(true, "TLS_AES_128_GCM_SHA256"));
+        p.take_over();
+        std::string plain;
+        CHECK(p.open(seal_by_hand(p.secrets.client.data(), 0, type_handshake, new_session_ticket),
+                     plain) == TlsRecords::Status::Failed);
+        CHECK(p.records->failure() == "unexpected TLS handshake message");
+    }
+    SUBCASE("a KeyUpdate must end its record") {
+        Pair p(server_context(true, "TLS_AES_128_GCM_SHA256"));
+        p.take_over();
+        const std::string two_updates("\x18\x00\x00\x01\x00\x18\x00\x00\x01\x00", 10);
+        std::string plain;
+        CHECK(p.open(seal_by_hand(p.secrets.client.data(), 0, type_handshake, two_updates),
+                     plain) == TlsRecords::Status::Failed);
+        CHECK(p.records->failure() == "TLS KeyUpdate not at the end of its record");
     }
 }

@@ -36,7 +36,7 @@ std::vector<OptionSpec> core_options() {
         opt_int("c2s", "hibernate_after_s", 10, 0, 86400,
                 "Seconds without input after which a logged-in connection frees its XML parser "
                 "and TLS cipher state (rebuilt on its next input); 0 never."),
-        opt_int("c2s", "write_batch_turns", 3, 1, 16,
+        opt_int("c2s", "write_batch_turns", 6, 1, 16,
                 "Event-loop turns that output waits for more stanzas to the same connection, so "
                 "they leave in one write. An idle loop turns in microseconds, so this only delays "
                 "output when the server is busy; 1 writes at the end of every turn."),

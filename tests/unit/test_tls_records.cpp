@@ -59,6 +59,25 @@ CtxPtr server_context(bool takeover, const char* suites = nullptr) {
     return ctx;
 }
 
+// Feeds `raw` to `records` in chunks of `chunk` bytes (0: all at once), collecting plaintext;
+// replies go to `wire`.
+TlsRecords::Status open_in_chunks(TlsRecords& records, const std::string& raw, std::string& wire,
+                                  std::string& plain, std::size_t chunk) {
+    if (chunk == 0) {
+        chunk = raw.size() == 0 ? 1 : raw.size();
+    }
+    auto status = TlsRecords::Status::Ok;
+    for (std::size_t at = 0; at < raw.size() && status == TlsRecords::Status::Ok; at += chunk) {
+        std::string piece = raw.substr(at, chunk);
+        status = records.open(std::span<char>(piece.data(), piece.size()), wire,
+                              [&](std::string_view p) {
+                                  plain.append(p);
+                                  return true;
+                              });
+    }
+    return status;
+}
+
 // An OpenSSL client and server on a socketpair; after connect() the server may be taken over.
 struct Pair {
     CtxPtr sctx;
@@ -123,21 +142,8 @@ struct Pair {
     }
 
     // Feeds `raw` to the server in chunks of `chunk` bytes, collecting plaintext.
-    TlsRecords::Status open(std::string raw, std::string& plain, std::size_t chunk = 0) {
-        if (chunk == 0) {
-            chunk = raw.size() == 0 ? 1 : raw.size();
-        }
-        auto status = TlsRecords::Status::Ok;
-        for (std::size_t at = 0; at < raw.size() && status == TlsRecords::Status::Ok;
-             at += chunk) {
-            std::string piece = raw.substr(at, chunk);
-            status = records->open(std::span<char>(piece.data(), piece.size()), wire,
-                                   [&](std::string_view p) {
-                                       plain.append(p);
-                                       return true;
-                                   });
-        }
-        return status;
+    TlsRecords::Status open(const std::string& raw, std::string& plain, std::size_t chunk = 0) {
+        return open_in_chunks(*records, raw, wire, plain, chunk);
     }
 
     // Client -> server: returns the plaintext the server saw.
@@ -479,20 +485,8 @@ struct ClientPair {
     std::string read_raw() { return read_available(fd[1]); }
 
     // Feeds `raw` to the client in chunks of `chunk` bytes, collecting plaintext.
-    TlsRecords::Status open(std::string raw, std::string& plain, std::size_t chunk = 0) {
-        if (chunk == 0) {
-            chunk = raw.size() == 0 ? 1 : raw.size();
-        }
-        auto status = TlsRecords::Status::Ok;
-        for (std::size_t at = 0; at < raw.size() && status == TlsRecords::Status::Ok; at += chunk) {
-            std::string piece = raw.substr(at, chunk);
-            status = records->open(std::span<char>(piece.data(), piece.size()), wire,
-                                   [&](std::string_view p) {
-                                       plain.append(p);
-                                       return true;
-                                   });
-        }
-        return status;
+    TlsRecords::Status open(const std::string& raw, std::string& plain, std::size_t chunk = 0) {
+        return open_in_chunks(*records, raw, wire, plain, chunk);
     }
 
     // Server -> client: returns the plaintext the client saw.

@@ -63,7 +63,8 @@ std::vector<OptionSpec> core_options() {
                 "Seconds a connection may take to authenticate and bind a resource."),
         opt_int("limits", "max_depth", 32, 4, 256, "Deepest XML nesting accepted in a stanza."),
         opt_int("limits", "max_send_queue_bytes", 1024 * 1024, 64 * 1024, 64 * 1024 * 1024,
-                "Bytes queued for a slow client before its stream is closed."),
+                "Bytes queued for a client that does not read (the socket refuses them) before "
+                "its stream is closed; output waiting for the write batch may reach 4x this."),
         opt_bool("registration", "enabled", false,
                  "Allow in-band registration (XEP-0077) over TLS."),
         opt_string("log", "level", "info", "Log level.", {"debug", "info", "warn", "error"}),

@@ -186,7 +186,12 @@ void Transport::send(std::string_view data) {
     if (closed_ || closing_) {
         return;
     }
-    if (queued_bytes() + data.size() > max_queue_bytes_ && !overflowed_) {
+    // Only bytes the socket refused count against the bound (write_waiting_): those that just
+    // wait for the write batch are no sign of a slow reader. The hard cap bounds what a burst
+    // can queue before the batch finds out.
+    const std::size_t after = queued_bytes() + data.size();
+    if ((write_waiting_ ? after > max_queue_bytes_ : after > 4 * max_queue_bytes_) &&
+        !overflowed_) {
         // Once: the handler closes the stream, and its few closing bytes may go past the bound.
         overflowed_ = true;
         handler_.on_send_overflow();

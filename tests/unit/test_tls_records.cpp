@@ -78,6 +78,57 @@ TlsRecords::Status open_in_chunks(TlsRecords& records, const std::string& raw, s
     return status;
 }
 
+// Everything a non-blocking descriptor has to give right now.
+std::string read_available(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            return out;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+void write_all(int fd, std::string& bytes) {
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
+        REQUIRE(n > 0);
+        at += static_cast<std::size_t>(n);
+    }
+    bytes.clear();
+}
+
+// OpenSSL peer -> TlsRecords: `peer` writes `data`, the bytes are read from `fd` (the taken-over
+// side's socket) and opened in chunks; returns the plaintext TlsRecords saw.
+std::string openssl_to_records(SSL* peer, const std::string& data, int fd, TlsRecords& records,
+                               std::string& wire, std::size_t chunk) {
+    std::size_t written = 0;
+    REQUIRE(SSL_write_ex(peer, data.data(), data.size(), &written) == 1);
+    std::string plain;
+    CHECK(open_in_chunks(records, read_available(fd), wire, plain, chunk) ==
+          TlsRecords::Status::Ok);
+    return plain;
+}
+
+// TlsRecords -> OpenSSL peer: sends `wire` on `fd` and returns what `peer` reads.
+std::string records_to_openssl(int fd, std::string& wire, SSL* peer) {
+    write_all(fd, wire);
+    std::string out;
+    char buf[65536];
+    for (int i = 0; i < 1000; ++i) {
+        std::size_t n = 0;
+        if (SSL_read_ex(peer, buf, sizeof buf, &n) != 1) {
+            break;
+        }
+        out.append(buf, n);
+    }
+    return out;
+}
+
+
 // An OpenSSL client and server on a socketpair; after connect() the server may be taken over.
 struct Pair {
     CtxPtr sctx;
@@ -129,17 +180,7 @@ struct Pair {
         server.reset();  // from here on only TlsRecords speaks for the server
     }
 
-    std::string read_raw() {
-        std::string out;
-        char buf[65536];
-        for (;;) {
-            const ssize_t n = ::read(fd[0], buf, sizeof buf);
-            if (n <= 0) {
-                return out;
-            }
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-    }
+    std::string read_raw() { return read_available(fd[0]); }
 
     // Feeds `raw` to the server in chunks of `chunk` bytes, collecting plaintext.
     TlsRecords::Status open(const std::string& raw, std::string& plain, std::size_t chunk = 0) {
@@ -148,33 +189,11 @@ struct Pair {
 
     // Client -> server: returns the plaintext the server saw.
     std::string client_to_server(const std::string& data, std::size_t chunk = 0) {
-        std::size_t written = 0;
-        REQUIRE(SSL_write_ex(client.get(), data.data(), data.size(), &written) == 1);
-        std::string plain;
-        CHECK(open(read_raw(), plain, chunk) == TlsRecords::Status::Ok);
-        return plain;
+        return openssl_to_records(client.get(), data, fd[0], *records, wire, chunk);
     }
 
     // Sends the server's pending wire bytes and returns what the client reads.
-    std::string server_to_client() {
-        std::size_t at = 0;
-        while (at < wire.size()) {
-            const ssize_t n = ::write(fd[0], wire.data() + at, wire.size() - at);
-            REQUIRE(n > 0);
-            at += static_cast<std::size_t>(n);
-        }
-        wire.clear();
-        std::string out;
-        char buf[65536];
-        for (int i = 0; i < 1000; ++i) {
-            std::size_t n = 0;
-            if (SSL_read_ex(client.get(), buf, sizeof buf, &n) != 1) {
-                break;
-            }
-            out.append(buf, n);
-        }
-        return out;
-    }
+    std::string server_to_client() { return records_to_openssl(fd[0], wire, client.get()); }
 };
 
 std::string pattern(std::size_t n) {
@@ -398,29 +417,6 @@ TEST_CASE("TlsRecords: connections it cannot take over exactly stay with OpenSSL
 
 namespace {
 
-// Everything a non-blocking descriptor has to give right now.
-std::string read_available(int fd) {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) {
-            return out;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
-void write_all(int fd, std::string& bytes) {
-    std::size_t at = 0;
-    while (at < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
-        REQUIRE(n > 0);
-        at += static_cast<std::size_t>(n);
-    }
-    bytes.clear();
-}
-
 // How many whole records `wire` holds.
 int count_records(const std::string& wire) {
     int n = 0;
@@ -491,27 +487,11 @@ struct ClientPair {
 
     // Server -> client: returns the plaintext the client saw.
     std::string server_to_client(const std::string& data, std::size_t chunk = 0) {
-        std::size_t written = 0;
-        REQUIRE(SSL_write_ex(server.get(), data.data(), data.size(), &written) == 1);
-        std::string plain;
-        CHECK(open(read_raw(), plain, chunk) == TlsRecords::Status::Ok);
-        return plain;
+        return openssl_to_records(server.get(), data, fd[1], *records, wire, chunk);
     }
 
     // Sends the client's pending wire bytes and returns what the server reads.
-    std::string client_to_server() {
-        write_all(fd[1], wire);
-        std::string out;
-        char buf[65536];
-        for (int i = 0; i < 1000; ++i) {
-            std::size_t n = 0;
-            if (SSL_read_ex(server.get(), buf, sizeof buf, &n) != 1) {
-                break;
-            }
-            out.append(buf, n);
-        }
-        return out;
-    }
+    std::string client_to_server() { return records_to_openssl(fd[1], wire, server.get()); }
     std::string client_to_server(const std::string& data) {
         REQUIRE(records->seal(data, wire));
         return client_to_server();

@@ -215,7 +215,9 @@ void Transport::schedule_flush() {
 
 void Transport::run_scheduled_flush() {
     flush_scheduled_ = false;
-    if (!closed_) {
+    // A write wait armed since the batch was scheduled flushes everything when the socket
+    // drains; flushing here too would only arm a second wait on the same socket.
+    if (!closed_ && !write_waiting_) {
         do_flush();
     }
 }

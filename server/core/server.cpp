@@ -62,6 +62,9 @@ std::vector<OptionSpec> core_options() {
         opt_int("limits", "unauthenticated_timeout_s", 30, 1, 3600,
                 "Seconds a connection may take to authenticate and bind a resource."),
         opt_int("limits", "max_depth", 32, 4, 256, "Deepest XML nesting accepted in a stanza."),
+        opt_int("limits", "max_stanza_elements", 4096, 16, 1000000,
+                "Most elements in one stanza (policy-violation above): each costs ~200 bytes of "
+                "memory however short it is on the wire. Before authentication at most 128."),
         opt_int("limits", "max_send_queue_bytes", 1024 * 1024, 64 * 1024, 64 * 1024 * 1024,
                 "Bytes queued for a client that does not read (the socket refuses them) before "
                 "its stream is closed; output waiting for the write batch may reach 4x this."),

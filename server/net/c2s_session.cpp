@@ -30,6 +30,11 @@ xml::ParserLimits limits_for(const Server& s, bool authenticated) {
     l.max_stanza_bytes = static_cast<std::size_t>(s.config().get_int(
         "limits", authenticated ? "max_stanza_bytes" : "max_stanza_bytes_unauthenticated"));
     l.max_depth = static_cast<std::size_t>(s.config().get_int("limits", "max_depth"));
+    // Negotiation stanzas (SASL, STARTTLS, a registration form) have a few dozen elements.
+    constexpr std::int64_t unauthenticated_elements = 128;
+    const auto elements = s.config().get_int("limits", "max_stanza_elements");
+    l.max_elements = static_cast<std::size_t>(
+        authenticated ? elements : std::min(elements, unauthenticated_elements));
     return l;
 }
 

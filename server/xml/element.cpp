@@ -5,6 +5,9 @@
 #include <array>
 #include <charconv>
 #include <iterator>
+#include <unordered_map>
+
+#include <boost/container/small_vector.hpp>
 
 namespace haven::xml {
 
@@ -12,6 +15,10 @@ namespace {
 
 // Per-byte escape tables: nullptr copies the byte, "" drops it, anything else replaces it.
 using EscapeTable = std::array<const char*, 256>;
+
+// In character data '>' is escaped only where it would complete "]]>" (XML 1.0 §2.4): escaping
+// every '>' would let a peer quadruple a stanza's size on the way out.
+constexpr const char* gt_in_text = "&gt;";
 
 constexpr EscapeTable make_table(bool attribute) {
     EscapeTable t{};
@@ -22,17 +29,18 @@ constexpr EscapeTable make_table(bool attribute) {
     }
     t['&'] = "&amp;";
     t['<'] = "&lt;";
-    t['>'] = "&gt;";  // keeps "]]>" from ever appearing in text
     t['\t'] = nullptr;
     t['\n'] = nullptr;
     // XML 1.0 §2.11: a literal CR would be turned into LF by the receiver's parser.
     t['\r'] = "&#13;";
     if (attribute) {
-        t['"'] = "&quot;";
+        // Values are always quoted with ' here, so '"' and '>' need no escaping.
         t['\''] = "&apos;";
         // XML 1.0 §3.3.3: literal whitespace in attribute values is normalised to spaces.
         t['\t'] = "&#9;";
         t['\n'] = "&#10;";
+    } else {
+        t['>'] = gt_in_text;
     }
     return t;
 }
@@ -48,8 +56,15 @@ void append_with(std::string& out, std::string_view in, const EscapeTable& table
         const char* rep = table[static_cast<unsigned char>(*p)];
         if (rep != nullptr) {
             out.append(run, p);
-            out.append(rep);
             run = p + 1;
+            if (rep == gt_in_text) {
+                // Looks at the output, so brackets separated by a dropped control still count.
+                const std::size_t n = out.size();
+                const bool closes_cdata_end = n >= 2 && out[n - 1] == ']' && out[n - 2] == ']';
+                out.append(closes_cdata_end ? rep : ">");
+                continue;
+            }
+            out.append(rep);
         }
     }
     out.append(run, end);
@@ -178,7 +193,8 @@ bool matches(const Element& e, std::string_view name, std::string_view ns) {
 
 }  // namespace
 
-Element::Element(std::string name, std::string ns) : name_(std::move(name)), ns_(std::move(ns)) {}
+Element::Element(std::string name, std::string ns)
+    : name_(std::move(name)), ns_(std::move(ns)) {}
 
 Element::Element(const Element& other)
     : name_(other.name_), ns_(other.ns_), attrs_(other.attrs_) {
@@ -320,45 +336,252 @@ void append_escaped(std::string& out, std::string_view text) {
     append_with(out, text, attribute_table);
 }
 
-void serialize_to(std::string& out, const Element& e, std::string_view parent_ns) {
-    // Children inherit whatever default namespace is in scope for this element: its own when it
-    // declares one, the parent's when it is prefixed (stream:) or has no namespace of its own.
-    std::string_view scope = parent_ns;
-    const bool stream_prefixed = e.ns() == ns_streams;
-    out += '<';
-    if (stream_prefixed) {
-        out += "stream:";
-        out += e.name();
-    } else {
-        out += e.name();
-        if (!e.ns().empty() && e.ns() != parent_ns) {
-            out += " xmlns='";
-            append_escaped(out, e.ns());
-            out += '\'';
+namespace {
+
+// Namespace hoisting. Written naively, every element whose namespace differs from its parent's
+// declares it again: a stanza that binds a 7,000-character URI to a prefix once and then holds
+// 30,000 elements in it would come out 200 MB long (and be stored that way offline). So the
+// serializer first counts, per namespace, how many elements would have to declare it (and how
+// many elements carry attributes in it); a namespace whose repeated declarations would cost more
+// than `hoist_threshold` bytes is declared once, on the element being serialised, with a prefix
+// ("n1", "n2", ...), and every element in it is written prefixed. Ordinary stanzas never reach
+// the threshold and keep the plain xmlns='' form that naive clients (and CSS-selector lookups
+// such as [xmlns='...']) expect. With the threshold, output stays within about twice the input.
+constexpr std::size_t hoist_threshold = 128;
+
+struct NsUse {
+    std::string_view uri;
+    std::size_t sites = 0;  // declarations the naive form would write
+    std::size_t prefix = 0;  // 1-based hoisted prefix number, 0 = not hoisted
+    const Element* counted_on = nullptr;  // the last element whose attributes counted here
+};
+
+// Namespace -> use. Linear while small (the common case: a handful of namespaces), hashed once
+// a hostile stanza brings thousands.
+class NsTable {
+public:
+    NsUse& at(std::string_view uri) {
+        if (!index_.empty()) {
+            auto [it, inserted] = index_.try_emplace(uri, uses_.size());
+            if (inserted) {
+                uses_.push_back(NsUse{uri});
+            }
+            return uses_[it->second];
         }
-        if (!e.ns().empty()) {
-            scope = e.ns();
+        for (auto& u : uses_) {
+            if (u.uri == uri) {
+                return u;
+            }
+        }
+        uses_.push_back(NsUse{uri});
+        if (uses_.size() > 16) {
+            for (std::size_t i = 0; i < uses_.size(); ++i) {
+                index_.emplace(uses_[i].uri, i);
+            }
+        }
+        return uses_.back();
+    }
+    const NsUse* find(std::string_view uri) const {
+        if (!index_.empty()) {
+            auto it = index_.find(uri);
+            return it == index_.end() ? nullptr : &uses_[it->second];
+        }
+        for (const auto& u : uses_) {
+            if (u.uri == uri) {
+                return &u;
+            }
+        }
+        return nullptr;
+    }
+    auto& uses() { return uses_; }
+    const auto& uses() const { return uses_; }
+
+private:
+    boost::container::small_vector<NsUse, 8> uses_;  // no allocation for ordinary stanzas
+    std::unordered_map<std::string_view, std::size_t> index_;
+};
+
+// The namespace an element is written in: builders leave it empty to mean "the parent's".
+std::string_view effective_ns(const Element& e, std::string_view parent) {
+    return e.ns().empty() ? parent : std::string_view(e.ns());
+}
+
+// Counts declaration sites below `e` (whose own effective namespace is `ns`). Recursion depth is
+// the tree's, which the parser caps (max_depth) and builders keep shallow.
+void count_sites(const Element& e, std::string_view ns, NsTable& table, bool& repeated) {
+    // Attribute namespaces: the naive form declares each once per element that uses it.
+    for (const auto& [key, value] : e.attrs()) {
+        std::string_view uri;
+        std::string_view local;
+        if (split_clark(key, uri, local) && !uri.empty() && uri != ns_xml) {
+            auto& u = table.at(uri);
+            if (u.counted_on != &e) {  // several attributes of one element share one declaration
+                u.counted_on = &e;
+                repeated |= ++u.sites > 1;
+            }
         }
     }
-    append_attributes(out, e);
-    if (e.nodes().empty()) {
-        out += "/>";
-        return;
-    }
-    out += '>';
     for (const auto& n : e.nodes()) {
-        if (n.element) {
-            serialize_to(out, *n.element, scope);
+        if (!n.element) {
+            continue;
+        }
+        const Element& c = *n.element;
+        const std::string_view cns = effective_ns(c, ns);
+        if (c.ns() != ns_streams && cns != ns) {
+            repeated |= ++table.at(cns).sites > 1;
+        }
+        count_sites(c, c.ns() == ns_streams ? ns : cns, table, repeated);
+    }
+}
+
+class Writer {
+public:
+    Writer(std::string& out, const NsTable* hoisted) : out_(out), hoisted_(hoisted) {}
+
+    void element(const Element& e, std::string_view scope, std::string_view parent_effective,
+                 bool top) {
+        const bool stream_prefixed = e.ns() == ns_streams;
+        const std::string_view ens = stream_prefixed ? parent_effective
+                                                     : effective_ns(e, parent_effective);
+        std::size_t prefix = 0;
+        out_ += '<';
+        if (stream_prefixed) {
+            out_ += "stream:";
+            out_ += e.name();
+        } else if (ens.empty() || ens == scope) {
+            out_ += e.name();
+        } else if (const NsUse* h = hoisted(ens)) {
+            prefix = h->prefix;
+            append_prefixed(e.name(), prefix);
         } else {
-            append_text(out, n.text);
+            out_ += e.name();
+            out_ += " xmlns='";
+            append_escaped(out_, ens);
+            out_ += '\'';
+            scope = ens;
+        }
+        if (top && hoisted_ != nullptr) {
+            declare_hoisted();
+        }
+        attributes(e);
+        if (e.nodes().empty()) {
+            out_ += "/>";
+            return;
+        }
+        out_ += '>';
+        for (const auto& n : e.nodes()) {
+            if (n.element) {
+                element(*n.element, scope, ens, false);
+            } else {
+                append_text(out_, n.text);
+            }
+        }
+        out_ += "</";
+        if (stream_prefixed) {
+            out_ += "stream:";
+            out_ += e.name();
+        } else if (prefix != 0) {
+            append_prefixed(e.name(), prefix);
+        } else {
+            out_ += e.name();
+        }
+        out_ += '>';
+    }
+
+private:
+    const NsUse* hoisted(std::string_view uri) const {
+        if (hoisted_ == nullptr) {
+            return nullptr;
+        }
+        const NsUse* u = hoisted_->find(uri);
+        return u != nullptr && u->prefix != 0 ? u : nullptr;
+    }
+
+    void append_number(std::size_t n) {
+        char digits[24];
+        const auto [end, ec] = std::to_chars(std::begin(digits), std::end(digits), n);
+        out_.append(digits, end);
+    }
+
+    void append_prefixed(std::string_view name, std::size_t prefix) {
+        out_ += 'n';
+        append_number(prefix);
+        out_ += ':';
+        out_ += name;
+    }
+
+    void declare_hoisted() {
+        for (const auto& u : hoisted_->uses()) {
+            if (u.prefix == 0) {
+                continue;
+            }
+            out_ += " xmlns:n";
+            append_number(u.prefix);
+            out_ += "='";
+            append_escaped(out_, u.uri);
+            out_ += '\'';
         }
     }
-    out += "</";
-    if (stream_prefixed) {
-        out += "stream:";
+
+    void attributes(const Element& e) {
+        if (hoisted_ == nullptr) {
+            append_attributes(out_, e);
+            return;
+        }
+        // Attributes in a hoisted namespace use its prefix; the rest as usual.
+        bool any = false;
+        for (const auto& [key, value] : e.attrs()) {
+            std::string_view uri;
+            std::string_view local;
+            if (split_clark(key, uri, local) && hoisted(uri) != nullptr) {
+                any = true;
+                break;
+            }
+        }
+        if (!any) {
+            append_attributes(out_, e);
+            return;
+        }
+        Element rest(e.name());
+        for (const auto& [key, value] : e.attrs()) {
+            std::string_view uri;
+            std::string_view local;
+            const NsUse* h = split_clark(key, uri, local) ? hoisted(uri) : nullptr;
+            if (h == nullptr) {
+                rest.append_attr(key, value);
+                continue;
+            }
+            out_ += ' ';
+            append_prefixed(local, h->prefix);
+            out_ += "='";
+            append_escaped(out_, value);
+            out_ += '\'';
+        }
+        append_attributes(out_, rest);
     }
-    out += e.name();
-    out += '>';
+
+    std::string& out_;
+    const NsTable* hoisted_;
+};
+
+}  // namespace
+
+void serialize_to(std::string& out, const Element& e, std::string_view parent_ns) {
+    const std::string_view top_ns = e.ns() == ns_streams ? parent_ns : effective_ns(e, parent_ns);
+    // Most stanzas declare each namespace once: one cheap counting pass, then the plain form.
+    NsTable table;
+    bool repeated = false;
+    count_sites(e, top_ns, table, repeated);
+    std::size_t hoisted = 0;
+    if (repeated) {
+        for (auto& u : table.uses()) {
+            if (u.sites > 1 && (u.sites - 1) * (u.uri.size() + 12) > hoist_threshold) {
+                u.prefix = ++hoisted;
+            }
+        }
+    }
+    Writer w(out, hoisted != 0 ? &table : nullptr);
+    w.element(e, parent_ns, parent_ns, true);
 }
 
 std::string serialize(const Element& e, std::string_view parent_ns) {

@@ -149,24 +149,47 @@ struct StreamParser::Callbacks {
             if (sp.stack_.empty()) {
                 // A new stanza: its size is counted from its start tag.
                 sp.unit_start_ = static_cast<std::uint64_t>(XML_GetCurrentByteIndex(sp.p()));
-                sp.stanza_ = Element(std::string(local), std::string(ns));
+                sp.elements_ = 1;
+                sp.expanded_ = 0;
+                if (sp.namespaces_.size() > 32) {
+                    sp.namespaces_.clear();  // only between stanzas, see namespaces_
+                }
+                sp.stanza_ = Element(std::string(local), sp.intern(ns));
                 e = &sp.stanza_;
             } else {
+                // The caps hold inside Expat's callbacks, not only between reads, so one read
+                // can never build more than the limits allow.
                 if (sp.stack_.size() >= sp.limits_.max_depth) {
                     sp.fail(ParseError::PolicyViolation, "stanza nested too deeply");
+                    return;
+                }
+                if (++sp.elements_ > sp.limits_.max_elements) {
+                    sp.fail(ParseError::PolicyViolation, "too many elements in a stanza");
+                    return;
+                }
+                if (sp.over_size(event_end(sp.p()))) {
+                    sp.fail(ParseError::PolicyViolation, "stanza too large");
                     return;
                 }
                 // Built in place in the parent: children live behind unique_ptr, so the
                 // pointers on the stack stay valid while siblings are appended.
                 Node node;
-                node.element = std::make_unique<Element>(std::string(local), std::string(ns));
+                node.element = std::make_unique<Element>(std::string(local), sp.intern(ns));
                 e = node.element.get();
                 sp.stack_.back()->nodes().push_back(std::move(node));
             }
             if (atts[0] != nullptr) {
                 e->reserve_attrs(count_attributes(atts));
                 for (std::size_t i = 0; atts[i] != nullptr; i += 2) {
-                    e->append_attr(attribute_key(atts[i]), std::string(atts[i + 1]));
+                    std::string key = attribute_key(atts[i]);
+                    if (key.front() == '{') {
+                        sp.expanded_ += key.size();
+                    }
+                    e->append_attr(std::move(key), std::string(atts[i + 1]));
+                }
+                if (sp.expanded_ != 0 && sp.over_size(event_end(sp.p()))) {
+                    sp.fail(ParseError::PolicyViolation, "stanza too large");
+                    return;
                 }
             }
             sp.stack_.push_back(e);
@@ -210,11 +233,12 @@ struct StreamParser::Callbacks {
                 return;
             }
             const std::uint64_t end = event_end(sp.p());
-            if (end - sp.unit_start_ > sp.limits_.max_stanza_bytes) {
+            if (sp.over_size(end)) {
                 sp.fail(ParseError::PolicyViolation, "stanza too large");
                 return;
             }
             sp.unit_start_ = end;
+            sp.expanded_ = 0;
             if (!sp.handler_.on_stanza(std::move(sp.stanza_)) && !sp.halted_) {
                 sp.stopped_ = true;
                 sp.halt();
@@ -227,6 +251,10 @@ struct StreamParser::Callbacks {
         guarded(sp, [&] {
             const std::string_view text(s, static_cast<std::size_t>(len));
             if (!sp.stack_.empty()) {
+                if (sp.over_size(event_end(sp.p()))) {
+                    sp.fail(ParseError::PolicyViolation, "stanza too large");
+                    return;
+                }
                 sp.stack_.back()->text(text);
                 return;
             }
@@ -352,6 +380,22 @@ void StreamParser::record_root_decl(const char* prefix, std::string_view uri) {
     }
 }
 
+bool StreamParser::over_size(std::uint64_t end_offset) const {
+    return end_offset - unit_start_ + expanded_ > limits_.max_stanza_bytes;
+}
+
+SharedString StreamParser::intern(std::string_view ns) {
+    if (ns.empty()) {
+        return {};
+    }
+    if (auto it = namespaces_.find(ns); it != namespaces_.end()) {
+        return it->second;
+    }
+    SharedString s{std::string(ns)};
+    namespaces_.emplace(std::string_view(s.str()), s);
+    return s;
+}
+
 void StreamParser::finish_replay() {
     // XML_ParserCreateNS does not report the root's prefix, but the root is in ns_streams and
     // nothing encloses it, so a single declaration binding ns_streams must be the one it uses.
@@ -397,6 +441,7 @@ bool StreamParser::hibernate() {
     release(error_text_);
     release(stanza_);
     release(header_);
+    release(namespaces_);
     return true;
 }
 
@@ -471,7 +516,7 @@ ParseError StreamParser::feed(std::string_view data) {
         }
         // Bytes not yet part of a finished stanza count against the cap even while Expat is
         // still buffering them, so a stanza that never closes is caught too.
-        if (!halted_ && !stream_closed_ && fed_ - unit_start_ > limits_.max_stanza_bytes) {
+        if (!halted_ && !stream_closed_ && over_size(fed_)) {
             fail(ParseError::PolicyViolation, stream_open_ ? "stanza too large"
                                                            : "stream header too large");
         }
@@ -508,6 +553,9 @@ void StreamParser::reset() {
     header_ = StreamHeader{};
     stanza_ = Element{};
     stack_.clear();
+    elements_ = 0;
+    expanded_ = 0;
+    namespaces_.clear();
     fed_ = 0;
     unit_start_ = 0;
     release(replay_);
@@ -550,7 +598,11 @@ std::optional<Element> parse_fragment(std::string_view text, std::string_view co
         void on_stream_close() override {}
     } one;
     // Our own data: no tighter limits than the largest configurable ones it was accepted under.
-    StreamParser parser(one, {.max_stanza_bytes = text.size() + 64, .max_depth = 256});
+    // Namespaced attribute keys expand beyond the text (see expanded_); the network caps that
+    // bounded that expansion allow at most 16 MiB.
+    StreamParser parser(one, {.max_stanza_bytes = text.size() + 16 * 1024 * 1024,
+                              .max_depth = 256,
+                              .max_elements = text.size() + 1});
     if (parser.feed(serialize_stream_open(content_ns, {})) != ParseError::None ||
         parser.feed(text) != ParseError::None) {
         return std::nullopt;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,10 @@ struct ParserLimits {
     std::size_t max_stanza_bytes = 262144;
     // Element nesting inside a stanza; the stanza element itself is depth 1.
     std::size_t max_depth = 32;
+    // Elements in one stanza (the stanza itself included). Each parsed element costs about
+    // 200 bytes of heap however few bytes it took on the wire (<a/> is four), so this, not the
+    // byte cap, bounds the memory a stanza of tiny elements can make the server spend.
+    std::size_t max_elements = 4096;
 };
 
 class StreamParser {
@@ -113,7 +118,8 @@ private:
     XML_ParserStruct* p() const;
     void fail(ParseError error, std::string_view why);
     void halt();
-    bool check_size(std::uint64_t end_offset);
+    bool over_size(std::uint64_t end_offset) const;
+    SharedString intern(std::string_view ns);
 
     StreamHandler& handler_;
     ParserLimits limits_;
@@ -133,6 +139,14 @@ private:
     StreamHeader header_;
     Element stanza_;
     std::vector<Element*> stack_;  // open elements of the current stanza, stanza_ first
+    std::size_t elements_ = 0;     // elements of the current stanza so far
+    // Bytes the current stanza costs beyond its wire size: attribute keys "{uri}local" carry a
+    // copy of their namespace URI each, so they count against the size cap.
+    std::uint64_t expanded_ = 0;
+    // Namespace URIs interned for this stream: every element of a namespace shares one copy.
+    // Keys view the strings the values own. Complete for the stanza being parsed (a hostile
+    // stanza cannot make it forget and re-copy), trimmed between stanzas.
+    std::unordered_map<std::string_view, SharedString> namespaces_;
 
     // Both count from the start of what the current Expat parser has seen (after waking from
     // hibernation: from the start of the replayed opening tag).

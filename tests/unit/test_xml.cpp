@@ -198,11 +198,14 @@ TEST_CASE("serializer: namespaces, prefixes and escaping") {
         e.attr("a", "x&y<z>\"q'\t\n\r");
         e.text("1 < 2 && 3 > 2 \"quoted\" 'single' ]]> \r\n");
         CHECK(serialize(e, "jabber:client") ==
-              "<m a='x&amp;y&lt;z&gt;&quot;q&apos;&#9;&#10;&#13;'>1 &lt; 2 &amp;&amp; 3 &gt; 2 "
+              "<m a='x&amp;y&lt;z>\"q&apos;&#9;&#10;&#13;'>1 &lt; 2 &amp;&amp; 3 > 2 "
               "\"quoted\" 'single' ]]&gt; &#13;\n</m>");
         std::string out;
         append_escaped(out, "&<>\"'");
-        CHECK(out == "&amp;&lt;&gt;&quot;&apos;");
+        // Values are quoted with ', so " and > stay as they are (no growth on the way out).
+        CHECK(out == "&amp;&lt;>\"&apos;");
+        // "]]>" must never appear in character data, even when a dropped control separates it.
+        CHECK(serialize(Element("m").text(std::string("]\x01]>x>", 6))) == "<m>]]&gt;x></m>");
     }
     SUBCASE("control characters XML cannot carry are dropped") {
         Element e("m");
@@ -268,7 +271,7 @@ TEST_CASE("parser: a valid stream") {
     CHECK(rec.elements[3].attr("{urn:x}attr") == "q'uote");
     CHECK(rec.elements[3].child("payload", "urn:x")->text() == "<raw> & stuff");
     CHECK(rec.stanzas[3] ==
-          "<message xmlns:ns1='urn:x' ns1:attr='q&apos;uote'><payload xmlns='urn:x'>&lt;raw&gt; "
+          "<message xmlns:ns1='urn:x' ns1:attr='q&apos;uote'><payload xmlns='urn:x'>&lt;raw> "
           "&amp; stuff</payload></message>");
     CHECK(rec.elements[4].ns() == ns_streams);
     CHECK(rec.stanzas[4] == "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
@@ -600,7 +603,7 @@ TEST_CASE("parser: mixed content round-trips") {
         "<message to='a@b' type='chat'><body>Hello bold &amp; italic!</body>"
         "<html xmlns='http://jabber.org/protocol/xhtml-im'><body "
         "xmlns='http://www.w3.org/1999/xhtml'><p style='font-weight:bold'>Hello <b>bold</b> "
-        "&amp; <i>italic</i>!<br/>next &lt;line&gt;</p></body></html></message>";
+        "&amp; <i>italic</i>!<br/>next &lt;line></p></body></html></message>";
     Recorder rec;
     REQUIRE(parse_whole(stream_open + stanza, rec) == ParseError::None);
     REQUIRE(rec.stanzas.size() == 1);

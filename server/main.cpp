@@ -169,24 +169,41 @@ int main(int argc, char** argv) {
         }
         hangup.cancel();
         server->log().info("signal ", signo, ": closing streams");
-        for (auto& l : listeners) {
-            l->stop();
-        }
-        // RFC 6120 §4.9.3.22: every client stream, logged in or not, ends with
-        // <system-shutdown/>. Sessions not from a listener (none yet) go through the registry.
-        for (auto& l : listeners) {
-            l->close_sessions("system-shutdown");
-        }
-        std::vector<haven::SessionPtr> open;
-        server->sessions().for_each([&](haven::Session& s) { open.push_back(s.shared_from_this()); });
-        for (auto& s : open) {
-            s->close("system-shutdown");
+        try {
+            for (auto& l : listeners) {
+                l->stop();
+            }
+            // RFC 6120 §4.9.3.22: every client stream, logged in or not, ends with
+            // <system-shutdown/>. Sessions not from a listener (none yet) go through the registry.
+            for (auto& l : listeners) {
+                l->close_sessions("system-shutdown");
+            }
+            std::vector<haven::SessionPtr> open;
+            server->sessions().for_each([&](haven::Session& s) { open.push_back(s.shared_from_this()); });
+            for (auto& s : open) {
+                s->close("system-shutdown");
+            }
+        } catch (const std::exception& e) {
+            // Closing streams failed part-way: still stop (below), never hang on shutdown.
+            server->log().error("shutdown: ", e.what());
         }
         shutdown_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
         wait_for_streams();
     });
     ::signal(SIGPIPE, SIG_IGN);
-    io.run();
+    // Sessions, the router and the event bus contain their own failures; this is the last line
+    // for anything else a handler lets escape (Asio's documented pattern: run() may be called
+    // again after an exception). One stanza must never end the server.
+    for (;;) {
+        try {
+            io.run();
+            break;
+        } catch (const std::exception& e) {
+            server->log().error("event loop: unhandled exception: ", e.what());
+        } catch (...) {
+            server->log().error("event loop: unhandled exception");
+        }
+    }
     server->log().info("havend stopped");
     listeners.clear();
     server.reset();

@@ -88,10 +88,12 @@ private:
     std::vector<std::string> features_;
     std::vector<std::string> account_features_;
     struct Ticker {
-        Ticker(boost::asio::io_context& io, std::chrono::milliseconds i, std::function<void()> f)
-            : timer(io), interval(i), fn(std::move(f)) {}
+        Ticker(boost::asio::io_context& io, const Logger& l, std::chrono::milliseconds i,
+               std::function<void()> f)
+            : timer(io), log(l), interval(i), fn(std::move(f)) {}
         void arm();
         boost::asio::steady_timer timer;
+        const Logger& log;
         std::chrono::milliseconds interval;
         std::function<void()> fn;
     };

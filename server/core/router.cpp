@@ -102,6 +102,47 @@ void Router::route(Element stanza) {
 }
 
 void Router::dispatch(Element& stanza, Session* origin, Jid from, bool outbound) {
+    // The event bus guards each handler, but the router's own paths (the fallbacks' account
+    // lookups and offline storage) can throw too, e.g. a StorageError. Nothing a stanza does may
+    // leave here: it is logged once with the top tag and the sender gets internal-server-error.
+    std::string failure;
+    try {
+        dispatch_unguarded(stanza, origin, std::move(from), outbound);
+        return;
+    } catch (const std::exception& e) {
+        failure = e.what();
+    } catch (...) {
+        failure = "unknown exception";
+    }
+    server_.log().error("routing <", stanza.name(), "/> failed: ", failure);
+    if (is_error_or_result(stanza) || kind_of(stanza) == StanzaKind::Other) {
+        return;
+    }
+    try {
+        // dispatch_unguarded stamped 'from' before any handler ran; without it (it failed
+        // earlier) the origin's address is the sender.
+        auto sender = Jid::parse(stanza.attr("from"));
+        if (!sender && origin) {
+            sender = origin->jid();
+        }
+        if (!sender) {
+            return;
+        }
+        auto err = make_error(stanza, "internal-server-error");
+        err.attr("to", sender->str());
+        auto to = stanza.attr("to");
+        err.attr("from", to.empty() ? server_.domain() : std::string(to));
+        if (origin) {
+            origin->send(err);
+        } else if (server_.is_local(*sender)) {
+            deliver_full(*sender, err);
+        }
+    } catch (...) {
+        // Answering failed as well (out of memory): the stanza is dropped, already logged.
+    }
+}
+
+void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid from, bool outbound) {
     auto kind = kind_of(stanza);
     if (kind == StanzaKind::Other) {
         return;

@@ -55,6 +55,7 @@ public:
 
 private:
     void dispatch(Element& stanza, Session* origin, Jid from, bool outbound);
+    void dispatch_unguarded(Element& stanza, Session* origin, Jid from, bool outbound);
     void fallback(StanzaEvent& ev);
     void fallback_message(StanzaEvent& ev);
     void fallback_presence(StanzaEvent& ev);

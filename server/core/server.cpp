@@ -178,8 +178,23 @@ std::vector<std::string> Server::loaded_modules() const {
 
 void Server::offload(std::function<void()> work, std::function<void()> done) {
     boost::asio::post(pool_, [this, work = std::move(work), done = std::move(done)]() mutable {
-        work();
-        boost::asio::post(io_, std::move(done));
+        // An exception must not end the pool thread (that would terminate the process). `done`
+        // still runs, so whoever waits for the result is not left hanging: work that failed
+        // leaves its result at the caller's "failed" default.
+        std::string failure;
+        try {
+            work();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        } catch (...) {
+            failure = "unknown exception";
+        }
+        boost::asio::post(io_, [this, failure = std::move(failure), done = std::move(done)] {
+            if (!failure.empty()) {
+                log().error("offloaded work failed: ", failure);
+            }
+            done();
+        });
     });
 }
 
@@ -279,7 +294,7 @@ const std::vector<std::string>& ModuleContext::opt_list(std::string_view key) co
 }
 
 void ModuleContext::every(std::chrono::milliseconds interval, std::function<void()> fn) {
-    auto ticker = std::make_unique<Ticker>(server_.io(), interval, std::move(fn));
+    auto ticker = std::make_unique<Ticker>(server_.io(), log(), interval, std::move(fn));
     ticker->arm();
     timers_.push_back(std::move(ticker));
 }
@@ -291,7 +306,14 @@ void ModuleContext::Ticker::arm() {
         if (ec) {
             return;
         }
-        fn();
+        // A module's periodic job that throws is logged; the timer keeps running.
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            log.error("periodic job failed: ", e.what());
+        } catch (...) {
+            log.error("periodic job failed: unknown exception");
+        }
         arm();
     });
 }

@@ -197,7 +197,16 @@ void C2sSession::on_transport_data(std::string_view data) {
     }
     last_input_ = std::chrono::steady_clock::now();
     in_feed_ = true;
-    auto err = parser_.feed(data);
+    xml::ParseError err = xml::ParseError::None;
+    try {
+        err = parser_.feed(data);
+    } catch (const std::exception& e) {
+        contain_failure(e.what());
+        return;
+    } catch (...) {
+        contain_failure("unknown exception");
+        return;
+    }
     in_feed_ = false;
     if (err != xml::ParseError::None) {
         stream_error(parse_error_condition(err), parser_.error_text());
@@ -211,6 +220,14 @@ void C2sSession::on_transport_data(std::string_view data) {
     if (state_ == State::Active && !idle_check_armed_) {
         arm_idle_check();  // woken up after hibernating
     }
+}
+
+void C2sSession::contain_failure(std::string_view what) {
+    // Whatever escaped the stanza handling (bad_alloc in the parser, a bug in negotiation) ends
+    // this stream only, never the process: logged once with the top tag, then a stream error.
+    in_feed_ = false;
+    server_.log().error("c2s ", id(), ": internal error handling <", current_tag_, "/>: ", what);
+    stream_error("internal-server-error");
 }
 
 std::chrono::seconds C2sSession::hibernate_after() const {
@@ -382,6 +399,7 @@ void C2sSession::send_features() {
 }
 
 bool C2sSession::on_stanza(Element&& stanza) {
+    current_tag_ = stanza.name();  // for the log line if handling it fails
     switch (state_) {
         case State::Negotiating:
         case State::Authenticating:

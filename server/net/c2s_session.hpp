@@ -81,6 +81,7 @@ private:
     void handle_bind(const Element& iq);
     void handle_active(Element&& stanza);
     void stream_error(std::string_view condition, std::string_view text = {});
+    void contain_failure(std::string_view what);
     void arm_negotiation_deadline();
     void arm_close_deadline();
     std::chrono::seconds hibernate_after() const;  // [c2s] hibernate_after_s; 0 = never
@@ -110,6 +111,7 @@ private:
     std::string remote_;                          // peer address, only for throttling/logs
     std::string throttle_key_;                    // remote_, or its /64 for IPv6
     std::string serial_;                          // reusable serialisation buffer
+    std::string current_tag_;                     // top tag of the stanza being handled
 };
 
 }  // namespace haven::net

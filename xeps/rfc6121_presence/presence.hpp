@@ -28,6 +28,12 @@ using storage::RosterItem;
 // this many targets a session's further directed presence is delivered but not tracked.
 constexpr std::size_t max_directed = 1000;
 
+// A pending subscription request is stored in the recipient's roster and replayed at each of
+// their logins (RFC 6121 §3.1.3). Any account may send one, so its payload (status, nick) is
+// kept only up to this size; a larger request is kept without payload instead of storing, and
+// replaying, a whole max_stanza_bytes stanza per requester.
+constexpr std::size_t max_pending_subscribe_bytes = 8192;
+
 inline bool has_from(const RosterItem& i) {
     return i.subscription == "from" || i.subscription == "both";
 }

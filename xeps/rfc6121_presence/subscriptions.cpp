@@ -146,6 +146,10 @@ Flow Presence::inbound(StanzaEvent& e) {
             // each of their logins. Not a roster change: nothing is pushed.
             item.ask_in = true;
             item.pending_subscribe = xml::serialize(in, ns::client);
+            if (item.pending_subscribe.size() > max_pending_subscribe_bytes) {
+                item.pending_subscribe = xml::serialize(
+                    presence("subscribe", sender.str(), user.str()), ns::client);
+            }
             if (!en.stored) {
                 en.hidden = true;
             }

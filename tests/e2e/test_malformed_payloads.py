@@ -201,6 +201,9 @@ class MalformedPayloads(MalformedCase):
             ("set", "<x xmlns='jabber:iq:register'/>", None, "service-unavailable"),
             ("set", "<x xmlns='%s'/>" % NS_COMMANDS, DOMAIN, "bad-request"),
             ("get", "<x xmlns='urn:example:nobody'/>", DOMAIN, "service-unavailable"),
+            ("get", "<x xmlns='urn:xmpp:ping'/>", DOMAIN, "bad-request"),
+            ("get", "<x xmlns='urn:xmpp:ping'/>", "bob@" + DOMAIN, "bad-request"),
+            ("get", "<x xmlns='jabber:iq:version'/>", DOMAIN, "bad-request"),
             # RFC 6120 §8.2.3: exactly one payload.
             ("get", "<ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/>", DOMAIN,
              "bad-request"),

@@ -30,9 +30,14 @@ constexpr std::size_t max_directed = 1000;
 
 // A pending subscription request is stored in the recipient's roster and replayed at each of
 // their logins (RFC 6121 §3.1.3). Any account may send one, so its payload (status, nick) is
-// kept only up to this size; a larger request is kept without payload instead of storing, and
-// replaying, a whole max_stanza_bytes stanza per requester.
-constexpr std::size_t max_pending_subscribe_bytes = 8192;
+// kept only up to this size (a nick and a status are a few hundred bytes); a larger request is
+// kept without payload instead of storing, and replaying, a whole max_stanza_bytes stanza per
+// requester.
+constexpr std::size_t max_pending_subscribe_bytes = 2048;
+// Requests from JIDs that are not in the roster (hidden rows) kept per user, for the same
+// reason: max_pending_requests × max_pending_subscribe_bytes stays within the send queue's
+// burst allowance when they are replayed at login.
+constexpr std::size_t max_pending_requests = 1000;
 
 inline bool has_from(const RosterItem& i) {
     return i.subscription == "from" || i.subscription == "both";

@@ -5,7 +5,9 @@
 
 #include <string>
 
+#include "server/storage/kv_store.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/rfc6121_roster.hpp"
 
 namespace haven::xeps::presence {
 
@@ -141,6 +143,11 @@ Flow Presence::inbound(StanzaEvent& e) {
             save(local, en, true);
             route(presence("subscribed", user.str(), sender.str()));
             send_presence_of(local, sender.str());
+        } else if (!en.stored && server_.kv().list_keys(local, roster_kv::hidden).size() >=
+                                     max_pending_requests) {
+            // Requests from strangers are not kept past max_pending_requests: shown to the
+            // user's online resources only. The requester still sees it as pending.
+            deliver();
         } else {
             // RFC 6121 §3.1.3: pending-in, kept until the user answers and shown again at
             // each of their logins. Not a roster change: nothing is pushed.

@@ -42,6 +42,7 @@ DOMAIN = "localhost"
 
 BLOCKING_MAX_ITEMS = 50
 PRIVATE_MAX_ITEMS = 5
+ROSTER_MAX_ITEMS = 5
 
 
 class Reply:
@@ -74,10 +75,11 @@ class MalformedCase(unittest.TestCase):
         config = {
             "blocking.max_items": BLOCKING_MAX_ITEMS,
             "private.max_items": PRIVATE_MAX_ITEMS,
+            "roster.max_items": ROSTER_MAX_ITEMS,
         }
         config.update(cls.config)
         cls.srv = TestServer(config=config)
-        for local in ("alice", "bob", "carol", "dave"):
+        for local in ("alice", "bob", "carol", "dave", "erin"):
             cls.srv.add_user(local, PASSWORD)
         for local, role in cls.roles.items():
             cls.srv.add_user(local, PASSWORD, role=role)
@@ -306,6 +308,37 @@ class MalformedPayloads(MalformedCase):
                     self.assertIn(status, got)
                 rs.close()
         self.assert_alive()
+
+
+    def test_subscriptions_cannot_grow_the_roster_past_max_items(self):
+        # RFC 6121 §3.1.2: an outbound subscribe (or pre-approval) adds a roster item; before
+        # the fix any number of them did, past [roster] max_items, one row per stanza.
+        rs = self.login("erin")
+        for i in range(ROSTER_MAX_ITEMS):
+            rs.send("<presence to='c%d@example.net' type='subscribe'/>" % i)
+        self.expect_ping(rs)
+        for stanza in ("<presence to='more@example.net' type='subscribe'/>",
+                       "<presence to='more@example.net' type='subscribed'/>"):
+            with self.subTest(stanza=stanza):
+                rs.send(stanza)
+                m = rs.read_match(r"<presence\b[^>]*from=['\"]more@example\.net['\"][^>]*>"
+                                  r".*?</presence>", timeout=5)
+                self.assertIsNotNone(m, "no bounce" + self.log_hint())
+                self.assertIn("policy-violation", m.group(0))
+        r = self.iq(rs, "get", "<query xmlns='jabber:iq:roster'/>")
+        self.assertEqual(r.type, "result")
+        self.assertEqual(r.text.count("<item "), ROSTER_MAX_ITEMS, r.text)
+        self.assertNotIn("more@example.net", r.text)
+        # An item already in the roster can still be asked again: nothing bounces (remote
+        # errors go to available resources only, and erin sent no presence), so the next
+        # thing the stream carries is the pong.
+        rs.send("<presence to='c0@example.net' type='subscribe'/>")
+        iq_id = "after-" + uuid.uuid4().hex[:8]
+        rs.send("<iq type='get' id='%s' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>"
+                % (iq_id, DOMAIN))
+        first = rs.read_match(r"<(?:iq|presence)\b.*?(?:/>|</iq>|</presence>)", timeout=5)
+        self.assertIsNotNone(first, "no pong" + self.log_hint())
+        self.assertIn(iq_id, first.group(0))
 
 
 class MalformedPayloadsUnderPolicy(MalformedCase):

@@ -76,6 +76,8 @@ private:
     // ---- roster state ----
 
     Entry load(std::string_view local, const std::string& contact);
+    // The user's roster holds [roster] max_items items (hidden rows not counted).
+    bool roster_full(std::string_view local);
     bool kv_flag(std::string_view local, std::string_view store, const std::string& contact);
     void set_kv_flag(std::string_view local, std::string_view store, const std::string& contact,
                      bool was, bool now);
@@ -116,6 +118,7 @@ private:
     void inbound_probe(StanzaEvent& e);
 
     Server& server_;
+    std::size_t max_roster_items_;
     std::unordered_set<std::uint64_t> announced_;  // sessions initial_presence was emitted for
 };
 

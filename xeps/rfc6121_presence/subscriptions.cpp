@@ -52,6 +52,16 @@ void Presence::outbound_subscription(StanzaEvent& e) {
     out.attr("from", user.str());
     out.attr("to", contact.str());
     const auto type = e.type();
+    // A request or a pre-approval for a contact not yet in the roster adds an item: bounded
+    // like a roster set (RFC 6121 §2.3.3), or one account could grow its roster without end.
+    const bool adds_item = (!en.stored || en.hidden) &&
+                           ((type == "subscribe" && !has_to(item) && !item.ask_out) ||
+                            (type == "subscribed" && !item.ask_in && !has_from(item) &&
+                             !en.approved));
+    if (adds_item && roster_full(local)) {
+        e.reply_error("policy-violation", "the roster is full");
+        return;
+    }
     if (type == "subscribe") {
         if (!has_to(item) && !item.ask_out) {
             item.ask_out = true;

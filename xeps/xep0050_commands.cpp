@@ -76,8 +76,8 @@ public:
 private:
     // XEP-0050 §4.4: the actions a requester may name (none means execute).
     static bool known_action(std::string_view action) {
-        return action.empty() || action == "execute" || action == "cancel" ||
-               action == "next" || action == "prev" || action == "complete";
+        return action.empty() || action == "execute" || action == "cancel" || action == "next" ||
+               action == "prev" || action == "complete";
     }
 
     // XEP-0050 §4.6: bad-request with the <malformed-action/> application condition.
@@ -146,8 +146,8 @@ private:
         // here too. RFC 6120 §8.3.3.1: a request we cannot make sense of is bad-request.
         const auto* cmd = e.stanza.child("command", ns::commands);
         if (!cmd) {
-            e.reply_error("bad-request", "expected <command xmlns='" +
-                                             std::string(ns::commands) + "'/>");
+            e.reply_error("bad-request",
+                          "expected <command xmlns='" + std::string(ns::commands) + "'/>");
             return Flow::Stop;
         }
         auto action = cmd->attr("action");

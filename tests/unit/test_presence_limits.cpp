@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include <boost/asio/io_context.hpp>
 #include <sodium.h>
+#include <boost/asio/io_context.hpp>
 
 #include "server/core/module.hpp"
 #include "server/core/server.hpp"
@@ -30,10 +30,10 @@ struct Fixture {
               ("haven-presence-limits-" + std::to_string(::getpid()) + "-" +
                std::to_string(++counter()));
         std::filesystem::create_directories(dir);
-        auto cfg = config::Config::load_string(
-            "[server]\ndomain = \"example.org\"\ndata_dir = \"" + dir.string() +
-                "\"\n[peersupport]\nenabled = false\n",
-            all_options(registry));
+        auto cfg =
+            config::Config::load_string("[server]\ndomain = \"example.org\"\ndata_dir = \"" +
+                                            dir.string() + "\"\n[peersupport]\nenabled = false\n",
+                                        all_options(registry));
         server = std::make_unique<Server>(io, std::move(cfg), registry);
         storage::UserRecord rec;
         rec.localpart = "juliet";

@@ -54,10 +54,10 @@ void Presence::outbound_subscription(StanzaEvent& e) {
     const auto type = e.type();
     // A request or a pre-approval for a contact not yet in the roster adds an item: bounded
     // like a roster set (RFC 6121 §2.3.3), or one account could grow its roster without end.
-    const bool adds_item = (!en.stored || en.hidden) &&
-                           ((type == "subscribe" && !has_to(item) && !item.ask_out) ||
-                            (type == "subscribed" && !item.ask_in && !has_from(item) &&
-                             !en.approved));
+    const bool adds_item =
+        (!en.stored || en.hidden) &&
+        ((type == "subscribe" && !has_to(item) && !item.ask_out) ||
+         (type == "subscribed" && !item.ask_in && !has_from(item) && !en.approved));
     if (adds_item && roster_full(local)) {
         e.reply_error("policy-violation", "the roster is full");
         return;
@@ -164,8 +164,8 @@ Flow Presence::inbound(StanzaEvent& e) {
             item.ask_in = true;
             item.pending_subscribe = xml::serialize(in, ns::client);
             if (item.pending_subscribe.size() > max_pending_subscribe_bytes) {
-                item.pending_subscribe = xml::serialize(
-                    presence("subscribe", sender.str(), user.str()), ns::client);
+                item.pending_subscribe =
+                    xml::serialize(presence("subscribe", sender.str(), user.str()), ns::client);
             }
             if (!en.stored) {
                 en.hidden = true;

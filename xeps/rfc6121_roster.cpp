@@ -127,12 +127,17 @@ private:
             e.reply_error("forbidden");
             return Flow::Stop;
         }
+        const auto* query = e.stanza.child("query", ns::roster);
+        if (!query) {
+            // The hook is keyed by namespace: <x xmlns='jabber:iq:roster'/> is no roster get.
+            e.reply_error("bad-request", "expected <query xmlns='jabber:iq:roster'/>");
+            return Flow::Stop;
+        }
         const auto local = e.from.local();
         e.origin->interested = true;  // RFC 6121 §2.1.6: roster pushes from now on
         const std::string ver = version(local);
-        const auto* query = e.stanza.child("query", ns::roster);
         // XEP-0237 §4: the client's cached copy is current, so the result carries no roster.
-        if (query && query->has_attr("ver") && query->attr("ver") == ver) {
+        if (query->has_attr("ver") && query->attr("ver") == ver) {
             e.reply(make_result(e.stanza));
             return Flow::Stop;
         }
@@ -186,8 +191,14 @@ private:
             e.reply_error("not-acceptable", "the name is too long");  // RFC 6121 §2.3.3
             return Flow::Stop;
         }
+        const auto group_elements = in.children("group", ns::roster);
+        // Checked before copying and sorting what could be thousands of groups.
+        if (group_elements.size() > max_groups_) {
+            e.reply_error("not-acceptable", "too many groups");
+            return Flow::Stop;
+        }
         std::vector<std::string> groups;
-        for (const auto* g : in.children("group", ns::roster)) {
+        for (const auto* g : group_elements) {
             auto text = g->text();
             if (text.empty()) {
                 // RFC 6121 §2.3.3: to leave all groups, a client sends no <group/> at all.
@@ -203,10 +214,6 @@ private:
         std::sort(groups.begin(), groups.end());  // the store's (binary) order
         if (std::adjacent_find(groups.begin(), groups.end()) != groups.end()) {
             e.reply_error("bad-request", "duplicate group");  // RFC 6121 §2.3.3
-            return Flow::Stop;
-        }
-        if (groups.size() > max_groups_) {
-            e.reply_error("not-acceptable", "too many groups");
             return Flow::Stop;
         }
 

@@ -36,7 +36,7 @@ public:
 
 private:
     // Returns the fragments of a well-formed request, or replies with the error and nullopt.
-    static std::optional<std::vector<const Element*>> fragments(StanzaEvent& e) {
+    std::optional<std::vector<const Element*>> fragments(StanzaEvent& e) const {
         const auto* query = e.stanza.child("query", ns::private_xml);
         if (!query) {
             e.reply_error("bad-request", "expected <query xmlns='jabber:iq:private'/>");
@@ -47,6 +47,13 @@ private:
         // private namespaces are reserved.
         if (list.empty()) {
             e.reply_error("not-acceptable", "the query needs a child element");
+            return std::nullopt;
+        }
+        // Nobody stores more than max_items_ fragments, so no request names more: a get of
+        // thousands of names would cost as many lookups and could answer each with a fragment
+        // of up to max_bytes_ (hundreds of MB from one stanza).
+        if (list.size() > max_items_) {
+            e.reply_error("policy-violation", "too many fragments in one request");
             return std::nullopt;
         }
         for (const auto* f : list) {

@@ -74,6 +74,23 @@ public:
     void remove(std::string_view node) override { commands_.erase(std::string(node)); }
 
 private:
+    // XEP-0050 §4.4: the actions a requester may name (none means execute).
+    static bool known_action(std::string_view action) {
+        return action.empty() || action == "execute" || action == "cancel" || action == "next" ||
+               action == "prev" || action == "complete";
+    }
+
+    // XEP-0050 §4.6: bad-request with the <malformed-action/> application condition.
+    static void malformed_action(StanzaEvent& e) {
+        auto err = make_error(e.stanza, "bad-request");
+        err.attr("to", e.from.str());
+        err.attr("from", e.to.str());
+        if (auto* error = err.child("error")) {
+            error->add(Element("malformed-action", std::string(ns::commands)));
+        }
+        e.reply(std::move(err));
+    }
+
     // disco#items with node=commands lists what this requester may run (XEP-0050 §2.2).
     Flow list(StanzaEvent& e) {
         const auto* q = e.stanza.child("query", ns::disco_items);
@@ -125,14 +142,25 @@ private:
     }
 
     Flow execute(StanzaEvent& e) {
+        // The hook is keyed by the payload's namespace only: <x xmlns='...commands'/> lands
+        // here too. RFC 6120 §8.3.3.1: a request we cannot make sense of is bad-request.
         const auto* cmd = e.stanza.child("command", ns::commands);
+        if (!cmd) {
+            e.reply_error("bad-request",
+                          "expected <command xmlns='" + std::string(ns::commands) + "'/>");
+            return Flow::Stop;
+        }
+        auto action = cmd->attr("action");
+        if (!known_action(action)) {
+            malformed_action(e);
+            return Flow::Stop;
+        }
         auto it = commands_.find(std::string(cmd->attr("node")));
         if (it == commands_.end() || !it->second.allowed(e.from)) {
             // Same answer for "no such command" and "not yours": don't reveal admin commands.
             e.reply_error("item-not-found");
             return Flow::Stop;
         }
-        auto action = cmd->attr("action");
         std::string sessionid(cmd->attr("sessionid"));
         auto result = make_result(e.stanza);
         auto& out = result.add(Element("command", std::string(ns::commands)));

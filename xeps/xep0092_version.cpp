@@ -27,6 +27,11 @@ void load(ModuleContext& m) {
     std::string os = m.opt_bool("show_os") ? os_name() : std::string();
     m.add_feature(std::string(ns::version));
     m.hook_iq(IqType::Get, Target::Host, ns::version, [os](StanzaEvent& e) {
+        // The hook is keyed by namespace: only <query/> asks for the version (XEP-0092 §2).
+        if (!e.stanza.child("query", ns::version)) {
+            e.reply_error("bad-request", "expected <query xmlns='jabber:iq:version'/>");
+            return Flow::Stop;
+        }
         auto result = make_result(e.stanza);
         auto& query = result.add(Element("query", std::string(ns::version)));
         query.add(Element("name", std::string(ns::version))).text("Haven");

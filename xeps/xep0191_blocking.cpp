@@ -211,9 +211,16 @@ private:
 
     // ---- the protocol ----
 
-    static std::optional<std::vector<Jid>> parse_items(StanzaEvent& e, const Element& payload) {
+    std::optional<std::vector<Jid>> parse_items(StanzaEvent& e, const Element& payload) const {
+        const auto items = payload.children("item", ns::blocking);
+        // No list can hold more than max_items_, so neither can one request: refused before
+        // parsing (PRECIS) and de-duplicating (quadratic) thousands of items on the event loop.
+        if (items.size() > max_items_) {
+            e.reply_error("policy-violation", "too many items in one request");
+            return std::nullopt;
+        }
         std::vector<Jid> out;
-        for (const auto* item : payload.children("item", ns::blocking)) {
+        for (const auto* item : items) {
             auto jid = Jid::parse(item->attr("jid"));
             if (!jid) {
                 e.reply_error("jid-malformed");
@@ -286,9 +293,7 @@ private:
             }
             // §3.3: the contact sees the user go offline. Sent before the block takes effect,
             // since afterwards the filter would (rightly) stop it.
-            for (const auto& jid : added) {
-                send_presence(user, jid, false);
-            }
+            send_presence(user, added, false);
             list.insert(list.end(), added.begin(), added.end());  // map nodes never move
             save(user, list);
             e.reply(make_result(e.stanza));
@@ -311,9 +316,7 @@ private:
         e.reply(make_result(e.stanza));
         push(user, items_element("unblock", *requested));
         // §3.4: the contact gets the user's current presence again.
-        for (const auto& jid : removed) {
-            send_presence(user, jid, true);
-        }
+        send_presence(user, removed, true);
         return Flow::Stop;
     }
 
@@ -333,10 +336,14 @@ private:
     }
 
     // Sends unavailable (block) or the current presence (unblock) of each available resource of
-    // `user` to whoever `item` covers and may see that presence: roster contacts with a
+    // `user` to whoever one of `items` covers and may see that presence: roster contacts with a
     // subscription to the user (RFC 6121 §4.2.2: 'from' or 'both'), and JIDs that got directed
-    // presence from the resource.
-    void send_presence(const std::string& user, const Jid& item, bool current) {
+    // presence from the resource. The roster and the directed-presence lists are read and
+    // parsed once per request, not once per item (a request holds up to max_items_).
+    void send_presence(const std::string& user, const std::vector<Jid>& items, bool current) {
+        if (items.empty()) {
+            return;
+        }
         auto resources = server_.sessions().available(user);
         if (resources.empty()) {
             return;
@@ -346,15 +353,7 @@ private:
             if (r.subscription != "from" && r.subscription != "both") {
                 continue;
             }
-            auto contact = Jid::parse(r.contact);
-            if (!contact) {
-                continue;
-            }
-            if (!item.local().empty() && !item.resource().empty()) {
-                if (item.bare() == *contact) {
-                    subscribers.push_back(item);  // only the blocked resource
-                }
-            } else if (blocklist_item_matches(item, *contact)) {
+            if (auto contact = Jid::parse(r.contact)) {
                 subscribers.push_back(std::move(*contact));
             }
         }
@@ -362,12 +361,10 @@ private:
             if (current && !s->presence) {
                 continue;
             }
-            std::vector<Jid> targets = subscribers;
+            std::vector<Jid> directed;
             for (const auto& d : s->directed_to) {
-                auto jid = Jid::parse(d);
-                if (jid && blocklist_item_matches(item, *jid) &&
-                    std::find(targets.begin(), targets.end(), *jid) == targets.end()) {
-                    targets.push_back(std::move(*jid));
+                if (auto jid = Jid::parse(d)) {
+                    directed.push_back(std::move(*jid));
                 }
             }
             Element p("presence", std::string(ns::client));
@@ -378,10 +375,30 @@ private:
                 p.attr("type", "unavailable");
             }
             p.attr("from", s->jid().str());
-            for (const auto& to : targets) {
-                Element copy = p;
-                copy.attr("to", to.str());
-                server_.router().route(std::move(copy));
+            for (const auto& item : items) {
+                std::vector<Jid> targets;
+                const bool one_resource = !item.local().empty() && !item.resource().empty();
+                const Jid item_bare = item.bare();
+                for (const auto& contact : subscribers) {
+                    if (one_resource) {
+                        if (item_bare == contact) {
+                            targets.push_back(item);  // only the blocked resource
+                        }
+                    } else if (blocklist_item_matches(item, contact)) {
+                        targets.push_back(contact);
+                    }
+                }
+                for (const auto& jid : directed) {
+                    if (blocklist_item_matches(item, jid) &&
+                        std::find(targets.begin(), targets.end(), jid) == targets.end()) {
+                        targets.push_back(jid);
+                    }
+                }
+                for (const auto& to : targets) {
+                    Element copy = p;
+                    copy.attr("to", to.str());
+                    server_.router().route(std::move(copy));
+                }
             }
         }
     }

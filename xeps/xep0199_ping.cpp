@@ -8,6 +8,11 @@ namespace haven::xeps {
 namespace {
 
 Flow pong(StanzaEvent& e) {
+    // The hook is keyed by namespace: only <ping/> is a ping (XEP-0199 §3).
+    if (!e.stanza.child("ping", ns::ping)) {
+        e.reply_error("bad-request", "expected <ping xmlns='urn:xmpp:ping'/>");
+        return Flow::Stop;
+    }
     e.reply(make_result(e.stanza));
     return Flow::Stop;
 }

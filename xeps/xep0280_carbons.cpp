@@ -39,10 +39,12 @@ private:
             e.reply_error("not-allowed");
             return Flow::Stop;
         }
+        // The router lets through only IQs with exactly one payload; checked anyway, as the
+        // hook is keyed by namespace and a null here would take the whole server down.
         const auto* payload = e.stanza.first_child();
-        if (payload->name() == "enable") {
+        if (payload && payload->name() == "enable") {
             enabled_.insert(e.origin->id());
-        } else if (payload->name() == "disable") {
+        } else if (payload && payload->name() == "disable") {
             enabled_.erase(e.origin->id());
         } else {
             e.reply_error("bad-request");

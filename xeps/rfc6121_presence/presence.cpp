@@ -1,6 +1,7 @@
 // RFC 6121 presence: the module, the roster state it keeps beside each roster row, and sending.
 #include "xeps/rfc6121_presence/presence.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "server/storage/kv_store.hpp"
@@ -9,7 +10,10 @@
 
 namespace haven::xeps::presence {
 
-Presence::Presence(ModuleContext& m) : server_(m.server()) {
+Presence::Presence(ModuleContext& m)
+    : server_(m.server()),
+      // Declared by the roster module; the presence module adds roster items too (§3.1.2).
+      max_roster_items_(static_cast<std::size_t>(server_.config().get_int("roster", "max_items"))) {
     m.hook("pre-presence/self", [this](StanzaEvent& e) { return outbound_broadcast(e); });
     for (const char* target : {"bare", "full", "host", "remote"}) {
         m.hook(std::string("pre-presence/") + target,
@@ -38,6 +42,13 @@ Entry Presence::load(std::string_view local, const std::string& contact) {
     }
     e.approved = e.was_approved = kv_flag(local, roster_kv::approved, contact);
     return e;
+}
+
+bool Presence::roster_full(std::string_view local) {
+    // Counted like a roster set does: rows that only hold a pending request are not items.
+    const auto all = server_.roster().get_all(local).size();
+    const auto pending_only = server_.kv().list_keys(local, roster_kv::hidden).size();
+    return all - std::min(all, pending_only) >= max_roster_items_;
 }
 
 bool Presence::kv_flag(std::string_view local, std::string_view store, const std::string& contact) {

@@ -28,6 +28,17 @@ using storage::RosterItem;
 // this many targets a session's further directed presence is delivered but not tracked.
 constexpr std::size_t max_directed = 1000;
 
+// A pending subscription request is stored in the recipient's roster and replayed at each of
+// their logins (RFC 6121 §3.1.3). Any account may send one, so its payload (status, nick) is
+// kept only up to this size (a nick and a status are a few hundred bytes); a larger request is
+// kept without payload instead of storing, and replaying, a whole max_stanza_bytes stanza per
+// requester.
+constexpr std::size_t max_pending_subscribe_bytes = 2048;
+// Requests from JIDs that are not in the roster (hidden rows) kept per user, for the same
+// reason: max_pending_requests × max_pending_subscribe_bytes stays within the send queue's
+// burst allowance when they are replayed at login.
+constexpr std::size_t max_pending_requests = 1000;
+
 inline bool has_from(const RosterItem& i) {
     return i.subscription == "from" || i.subscription == "both";
 }
@@ -65,6 +76,8 @@ private:
     // ---- roster state ----
 
     Entry load(std::string_view local, const std::string& contact);
+    // The user's roster holds [roster] max_items items (hidden rows not counted).
+    bool roster_full(std::string_view local);
     bool kv_flag(std::string_view local, std::string_view store, const std::string& contact);
     void set_kv_flag(std::string_view local, std::string_view store, const std::string& contact,
                      bool was, bool now);
@@ -105,6 +118,7 @@ private:
     void inbound_probe(StanzaEvent& e);
 
     Server& server_;
+    std::size_t max_roster_items_;
     std::unordered_set<std::uint64_t> announced_;  // sessions initial_presence was emitted for
 };
 

@@ -5,7 +5,9 @@
 
 #include <string>
 
+#include "server/storage/kv_store.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/rfc6121_roster.hpp"
 
 namespace haven::xeps::presence {
 
@@ -50,6 +52,16 @@ void Presence::outbound_subscription(StanzaEvent& e) {
     out.attr("from", user.str());
     out.attr("to", contact.str());
     const auto type = e.type();
+    // A request or a pre-approval for a contact not yet in the roster adds an item: bounded
+    // like a roster set (RFC 6121 §2.3.3), or one account could grow its roster without end.
+    const bool adds_item =
+        (!en.stored || en.hidden) &&
+        ((type == "subscribe" && !has_to(item) && !item.ask_out) ||
+         (type == "subscribed" && !item.ask_in && !has_from(item) && !en.approved));
+    if (adds_item && roster_full(local)) {
+        e.reply_error("policy-violation", "the roster is full");
+        return;
+    }
     if (type == "subscribe") {
         if (!has_to(item) && !item.ask_out) {
             item.ask_out = true;
@@ -141,11 +153,20 @@ Flow Presence::inbound(StanzaEvent& e) {
             save(local, en, true);
             route(presence("subscribed", user.str(), sender.str()));
             send_presence_of(local, sender.str());
+        } else if (!en.stored && server_.kv().list_keys(local, roster_kv::hidden).size() >=
+                                     max_pending_requests) {
+            // Requests from strangers are not kept past max_pending_requests: shown to the
+            // user's online resources only. The requester still sees it as pending.
+            deliver();
         } else {
             // RFC 6121 §3.1.3: pending-in, kept until the user answers and shown again at
             // each of their logins. Not a roster change: nothing is pushed.
             item.ask_in = true;
             item.pending_subscribe = xml::serialize(in, ns::client);
+            if (item.pending_subscribe.size() > max_pending_subscribe_bytes) {
+                item.pending_subscribe =
+                    xml::serialize(presence("subscribe", sender.str(), user.str()), ns::client);
+            }
             if (!en.stored) {
                 en.hidden = true;
             }

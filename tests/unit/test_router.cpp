@@ -242,3 +242,20 @@ TEST_CASE("event bus: pre- hooks run before delivery and can stop it; handler er
     CHECK(Fixture::condition(romeo->sent[0]) == "internal-server-error");
     f.server->bus().unhook(boom);
 }
+
+TEST_CASE("router: a storage failure on the router's own path is contained (issue 10)") {
+    // The fallback's account lookup runs outside the event bus's handler guard. A StorageError
+    // there used to leave the router and end the process through io.run().
+    Fixture f;
+    auto romeo = f.connect("romeo@example.org/orchard");
+    f.server->db().exec("DROP TABLE accounts");
+    CHECK_NOTHROW(f.server->router().from_session(*romeo, Fixture::message("nobody@example.org")));
+    REQUIRE(romeo->sent.size() == 1);
+    CHECK(Fixture::condition(romeo->sent[0]) == "internal-server-error");
+    CHECK(romeo->sent[0].attr("from") == "nobody@example.org");
+    // An error is never answered with an error, even when routing it fails.
+    romeo->sent.clear();
+    CHECK_NOTHROW(
+        f.server->router().from_session(*romeo, Fixture::message("nobody@example.org", "error")));
+    CHECK(romeo->sent.empty());
+}

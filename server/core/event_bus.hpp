@@ -1,6 +1,8 @@
 // Event bus: named stanza events with prioritised handlers (higher first), Prosody-style.
 #pragma once
 
+#include <exception>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,8 +70,21 @@ public:
     void emit(Args... args) const {
         // Copy: a slot may connect/disconnect while we iterate.
         auto copy = slots_;
+        // One failing slot must not keep the others from seeing a lifecycle event (a session
+        // that closed must still go unavailable everywhere): all run, then the first failure
+        // goes on to the caller's guard.
+        std::exception_ptr failure;
         for (const auto& [id, slot] : copy) {
-            slot(args...);
+            try {
+                slot(args...);
+            } catch (...) {
+                if (!failure) {
+                    failure = std::current_exception();
+                }
+            }
+        }
+        if (failure) {
+            std::rethrow_exception(failure);
         }
     }
 

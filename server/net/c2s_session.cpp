@@ -296,7 +296,12 @@ void C2sSession::leave_registry() {
     if (bound()) {
         auto self = shared_from_this();  // signal handlers may drop the registry's reference
         server_.sessions().unbind(*this);
-        server_.session_closed.emit(*this);
+        try {
+            server_.session_closed.emit(*this);
+        } catch (const std::exception& e) {
+            // Every module saw the event (Signal::emit); the session is gone either way.
+            server_.log().error("c2s ", id(), ": session_closed handler failed: ", e.what());
+        }
     }
 }
 

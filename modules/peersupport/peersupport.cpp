@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "modules/peersupport/answers.hpp"
 #include "modules/peersupport/grant_store.hpp"
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
@@ -274,10 +275,16 @@ private:
                              !e.to.local().empty();
         bool own = local_account && e.to.local() == e.from.local();
         if (is_staff(sender)) {
-            if (e.kind == StanzaKind::Message && local_account && !own &&
-                role_of(e.to.local()) == Role::Member && has_content(e.stanza) &&
-                server_.user_exists(e.to.local())) {
-                open_grant(e.from.local(), e.to.local());  // a no-op refresh if it exists
+            if (local_account && !own && role_of(e.to.local()) == Role::Member) {
+                if (!is_error_or_result(e.stanza)) {
+                    // The member may answer this one, grant or not (answers.hpp).
+                    answers_.sent(e.from.str(), e.to.local(), e.kind, e.stanza.attr("id"),
+                                  AnswerBook::Clock::now());
+                }
+                if (e.kind == StanzaKind::Message && has_content(e.stanza) &&
+                    server_.user_exists(e.to.local())) {
+                    open_grant(e.from.local(), e.to.local());  // a no-op refresh if it exists
+                }
             }
             return Flow::Continue;
         }
@@ -298,16 +305,33 @@ private:
         if (q.target == TargetClass::LocalAccount) {
             q.recipient = role_of(e.to.local());
             q.grant = is_staff(q.recipient) && grants_.exists(e.to.local(), e.from.local());
+            if (is_staff(q.recipient) && !q.grant && is_error_or_result(e.stanza)) {
+                q.answers_request = answers_.take(e.to.str(), e.from.local(), e.kind,
+                                                  e.stanza.attr("id"),
+                                                  AnswerBook::Clock::now());
+            }
         }
         if (decide(q) == Verdict::Allow) {
             if (q.grant && e.kind == StanzaKind::Message) {
                 grants_.touch(e.to.local(), e.from.local(), unix_now());
+            }
+            if (q.target == TargetClass::LocalAccount && is_staff(q.recipient) &&
+                e.type() == "error") {
+                // An error from a member reaches staff as the error alone: whatever else it
+                // carries (a <body/>, a <status/>) would be a message nobody asked for.
+                keep_only_error(e.stanza);
             }
             return Flow::Continue;
         }
         m_.log().debug("peersupport: refused <", e.stanza.name(), "/> from a member");
         refuse(e);
         return Flow::Stop;
+    }
+
+    static void keep_only_error(Element& stanza) {
+        std::erase_if(stanza.nodes(), [](const xml::Node& n) {
+            return !n.element || n.element->name() != "error";
+        });
     }
 
     void register_command() {
@@ -365,6 +389,7 @@ private:
     ModuleContext& m_;
     Server& server_;
     GrantStore grants_;
+    AnswerBook answers_;
     std::string group_;
     std::unordered_map<std::string, Role> staff_;  // non-member accounts; everyone else is a member
     std::set<std::pair<std::string, std::string>> snapshot_;

@@ -41,9 +41,10 @@ Verdict decide(const PolicyQuery& q) {
             return Verdict::Allow;  // the supporter wrote first: the member may answer
         }
         // Answers to what a supporter sent (IQ results, errors) don't open a conversation:
-        // staff may query a member without a grant and must get the reply.
+        // staff may query a member without a grant and must get the reply. Only real answers:
+        // a "result" or "error" nobody asked for would be a way to put text in front of staff.
         bool answer = q.type == "error" || (q.kind == StanzaKind::Iq && q.type == "result");
-        if (answer) {
+        if (answer && q.answers_request) {
             return Verdict::Allow;
         }
     }

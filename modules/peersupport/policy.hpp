@@ -30,6 +30,9 @@ struct PolicyQuery {
     Role recipient = Role::Member;  // for LocalAccount: the target's role (Member if unknown)
     bool grant = false;             // a grant (recipient as supporter, sender as member) exists
     bool allow_remote = false;      // [peersupport] members_may_contact_remote
+    // The stanza (an IQ result/error, a message or presence error) answers a request that this
+    // staff resource sent to this member and that is still outstanding (answers.hpp).
+    bool answers_request = false;
 };
 
 enum class Verdict { Allow, Refuse };

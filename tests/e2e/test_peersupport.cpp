@@ -275,6 +275,60 @@ TEST_CASE("issue 4: staff may query a member without a grant and get the answer"
     check_refusal(*still);
 }
 
+TEST_CASE("issue 11: a member cannot use errors and results as a channel to staff") {
+    TestServer server(peersupport_on());
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online kim(server, "kim");
+    const std::string kim_full = kim.client.bound_jid();
+    // Unsolicited "answers" addressed to a supporter who never wrote: nothing arrives, and the
+    // sender learns nothing (an error or result is never answered, as for a missing account).
+    const std::vector<std::string> unsolicited = {
+        "<message to='" + kim_full + "' type='error' id='u1'><body>read me</body>"
+            "<error type='cancel'><undefined-condition "
+            "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+        "<iq to='" + kim_full + "' type='result' id='u2'><query xmlns='jabber:iq:version'>"
+            "<name>read me</name></query></iq>",
+        "<iq to='" + kim_full + "' type='error' id='u3'><query xmlns='jabber:iq:version'>"
+            "<name>read me</name></query><error type='cancel'><service-unavailable "
+            "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        "<presence to='" + kim_full + "' type='error' id='u4'><status>read me</status>"
+            "<error type='cancel'><service-unavailable "
+            "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>",
+    };
+    for (const auto& xml : unsolicited) {
+        REQUIRE(alice.client.send(xml));
+    }
+    CHECK(kim.client.expect_none([](const Stanza& s) { return s.id().starts_with("u"); }, 1s));
+    CHECK(alice.client.expect_none([](const Stanza& s) { return s.id().starts_with("u"); },
+                                   200ms));
+
+    // A real answer passes, but as the error alone: the payload and any text around it stay out.
+    REQUIRE(kim.client.send("<iq to='" + alice.client.bound_jid() +
+                            "' type='get' id='kq'><query xmlns='jabber:iq:version'/></iq>"));
+    REQUIRE(alice.client.wait_for([](const Stanza& s) { return s.id() == "kq"; }));
+    REQUIRE(alice.client.send("<iq to='" + kim_full + "' type='error' id='kq'>"
+                              "<query xmlns='jabber:iq:version'><name>read me</name></query>"
+                              "<error type='cancel'><service-unavailable "
+                              "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
+    auto err = kim.client.wait_for([](const Stanza& s) { return s.id() == "kq"; });
+    REQUIRE(err);
+    CHECK(err->type() == "error");
+    CHECK(err->child("error"));
+    CHECK_FALSE(err->child("query"));
+    // The request is answered now: a second "answer" to it is one nobody asked for.
+    REQUIRE(alice.client.send("<iq to='" + kim_full + "' type='result' id='kq'/>"));
+    CHECK(kim.client.expect_none([](const Stanza& s) { return s.id() == "kq"; }, 1s));
+    // Only the resource that asked gets the answer: another of kim's resources did not ask.
+    Online kim2(server, "kim", "r2");
+    REQUIRE(kim.client.send("<iq to='" + alice.client.bound_jid() +
+                            "' type='get' id='kq3'><ping xmlns='urn:xmpp:ping'/></iq>"));
+    REQUIRE(alice.client.wait_for([](const Stanza& s) { return s.id() == "kq3"; }));
+    REQUIRE(alice.client.send("<iq to='" + kim2.client.bound_jid() + "' type='result' id='kq3'/>"));
+    CHECK(kim2.client.expect_none([](const Stanza& s) { return s.id() == "kq3"; }, 1s));
+}
+
 TEST_CASE("issue 4: grants work with the member or the supporter offline") {
     TestServer server(peersupport_on());
     add_users(server);

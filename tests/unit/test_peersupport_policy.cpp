@@ -1,6 +1,7 @@
 // Unit tests for the peer-support policy decision (modules/peersupport/policy.hpp, issue #4).
 #include <doctest/doctest.h>
 
+#include "modules/peersupport/answers.hpp"
 #include "modules/peersupport/policy.hpp"
 #include "server/xml/element.hpp"
 
@@ -67,11 +68,40 @@ TEST_CASE("a member reaches a supporter only with a grant") {
     }
 }
 
-TEST_CASE("answers to a supporter's own queries pass without a grant") {
-    CHECK(decide(member_to(Role::Supporter, StanzaKind::Iq, "result", false)) == Verdict::Allow);
-    CHECK(decide(member_to(Role::Supporter, StanzaKind::Iq, "error", false)) == Verdict::Allow);
-    CHECK(decide(member_to(Role::Supporter, StanzaKind::Message, "error", false)) ==
-          Verdict::Allow);
+TEST_CASE("answers to a supporter's own queries pass without a grant; other answers do not") {
+    for (auto [kind, type] : {std::pair{StanzaKind::Iq, "result"}, {StanzaKind::Iq, "error"},
+                              {StanzaKind::Message, "error"}, {StanzaKind::Presence, "error"}}) {
+        auto q = member_to(Role::Supporter, kind, type, false);
+        CHECK(decide(q) == Verdict::Refuse);  // nobody asked (issue 11: the "answers" channel)
+        q.answers_request = true;
+        CHECK(decide(q) == Verdict::Allow);
+    }
+}
+
+TEST_CASE("the answer book: one answer per request, from that member to that resource") {
+    AnswerBook book;
+    auto t = AnswerBook::Clock::now();
+    book.sent("sam@x/phone", "alice", StanzaKind::Iq, "q1", t);
+    CHECK_FALSE(book.take("sam@x/laptop", "alice", StanzaKind::Iq, "q1", t));
+    CHECK_FALSE(book.take("sam@x/phone", "bob", StanzaKind::Iq, "q1", t));
+    CHECK_FALSE(book.take("sam@x/phone", "alice", StanzaKind::Message, "q1", t));
+    CHECK_FALSE(book.take("sam@x/phone", "alice", StanzaKind::Iq, "q2", t));
+    CHECK(book.take("sam@x/phone", "alice", StanzaKind::Iq, "q1", t));
+    CHECK_FALSE(book.take("sam@x/phone", "alice", StanzaKind::Iq, "q1", t));  // consumed
+    // Without an id there is nothing to answer.
+    book.sent("sam@x/phone", "alice", StanzaKind::Iq, "", t);
+    CHECK_FALSE(book.take("sam@x/phone", "alice", StanzaKind::Iq, "", t));
+    // Entries expire, and the book never holds more than its bound.
+    book.sent("sam@x/phone", "alice", StanzaKind::Iq, "old", t);
+    CHECK_FALSE(book.take("sam@x/phone", "alice", StanzaKind::Iq, "old",
+                          t + AnswerBook::lifetime + std::chrono::seconds(1)));
+    for (std::size_t i = 0; i < AnswerBook::max_entries + 100; ++i) {
+        book.sent("sam@x/phone", "alice", StanzaKind::Iq, std::to_string(i), t);
+    }
+    CHECK(book.size() <= AnswerBook::max_entries);
+    CHECK_FALSE(book.take("sam@x/phone", "alice", StanzaKind::Iq, "0", t));  // the oldest went
+    CHECK(book.take("sam@x/phone", "alice", StanzaKind::Iq,
+                    std::to_string(AnswerBook::max_entries + 99), t));
 }
 
 TEST_CASE("withdrawing a subscription is always allowed") {

@@ -19,6 +19,7 @@
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/rfc6121_roster.hpp"
 #include "xeps/xep0050_commands.hpp"
+#include "xeps/xep0191_blocking.hpp"
 
 namespace haven::peersupport {
 namespace {
@@ -276,6 +277,11 @@ private:
         bool own = local_account && e.to.local() == e.from.local();
         if (is_staff(sender)) {
             if (local_account && !own && role_of(e.to.local()) == Role::Member) {
+                if (blocked_by(e.to.local(), e.from)) {
+                    // The member blocked this supporter (XEP-0191): no grant, roster items or
+                    // presence; the blocking filter further on answers the stanza.
+                    return Flow::Continue;
+                }
                 if (!is_error_or_result(e.stanza)) {
                     // The member may answer this one, grant or not (answers.hpp).
                     answers_.sent(e.from.str(), e.to.local(), e.kind, e.stanza.attr("id"),
@@ -326,6 +332,11 @@ private:
         m_.log().debug("peersupport: refused <", e.stanza.name(), "/> from a member");
         refuse(e);
         return Flow::Stop;
+    }
+
+    bool blocked_by(std::string_view member, const Jid& staff) const {
+        auto* blocking = server_.service<xeps::BlockingService>();
+        return blocking != nullptr && blocking->blocks(member, staff);
     }
 
     static void keep_only_error(Element& stanza) {

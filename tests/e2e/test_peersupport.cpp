@@ -329,6 +329,36 @@ TEST_CASE("issue 11: a member cannot use errors and results as a channel to staf
     CHECK(kim2.client.expect_none([](const Stanza& s) { return s.id() == "kq3"; }, 1s));
 }
 
+TEST_CASE("issue 11: a supporter the member blocked cannot open a grant") {
+    TestServer server(peersupport_on());
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    auto blocked = alice.client.iq_roundtrip("<iq type='set'><block xmlns='urn:xmpp:blocking'>"
+                                             "<item jid='" + server.jid("sam") +
+                                             "'/></block></iq>");
+    REQUIRE(blocked);
+    REQUIRE(blocked->type() == "result");
+    alice.client.clear_received();
+    auto err = refusal_for(sam.client,
+                           "<message to='" + server.jid("alice") +
+                               "' type='chat' id='b1'><body>hello</body></message>",
+                           "b1");
+    REQUIRE(err);
+    CHECK(err->child("error")->child("service-unavailable", stanza_errors));
+    // No roster item, no presence, no message on either side.
+    CHECK(alice.client.expect_none([](const Stanza&) { return true; }, 1s));
+    CHECK(sam.client.expect_none(
+        [](const Stanza& s) { return s.name() == "iq" || s.name() == "presence"; }, 200ms));
+    // And alice still cannot write to sam: there is no grant.
+    auto still = refusal_for(alice.client,
+                             "<message to='" + server.jid("sam") +
+                                 "' type='chat' id='b2'><body>hi</body></message>",
+                             "b2");
+    REQUIRE(still);
+}
+
 TEST_CASE("issue 4: grants work with the member or the supporter offline") {
     TestServer server(peersupport_on());
     add_users(server);

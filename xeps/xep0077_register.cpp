@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "server/net/c2s_session.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "server/xmpp/stanza.hpp"
+#include "xeps/xep0077_register.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -54,7 +56,7 @@ std::optional<std::string> normalise_username(const Server& server, std::string_
     return jid->local();
 }
 
-class Register : public std::enable_shared_from_this<Register> {
+class Register : public std::enable_shared_from_this<Register>, public NameReservations {
 public:
     explicit Register(ModuleContext& m)
         : server_(m.server()),
@@ -73,7 +75,15 @@ public:
             m.hook_iq(type, Target::Host, ns::register_, handler);
             m.hook_iq(type, Target::Bare, ns::register_, handler);
         }
+        server_.provide<NameReservations>(this);
     }
+    ~Register() override { server_.withdraw<NameReservations>(); }
+
+    std::uint64_t add(Predicate reserved) override {
+        reservations_.emplace(++next_reservation_, std::move(reserved));
+        return next_reservation_;
+    }
+    void remove(std::uint64_t handle) override { reservations_.erase(handle); }
 
 private:
     // ---- before authentication: XEP-0077 §3.1 ----
@@ -128,15 +138,15 @@ private:
                        !local ? "invalid username" : "invalid password");
             return Flow::Stop;
         }
-        if (server_.accounts().exists(*local)) {
-            send_error(session, iq, "conflict");  // checked again after hashing
-            return Flow::Stop;
-        }
+        // No existence oracle (issue 11): the rate limit comes before anything about the name,
+        // every attempt counts against it, and a taken or reserved name is found only after
+        // the same password hashing a free one gets, so the two differ only in the <conflict/>
+        // the protocol requires on the real attempt (XEP-0077 §3.1).
         auto now = std::chrono::steady_clock::now();
         prune_window(now);
         if (max_per_window_ > 0 && recent_.size() >= max_per_window_) {
             send_error(session, iq, "resource-constraint",
-                       "too many new accounts right now; try again later");
+                       "too many registrations right now; try again later");
             log_.warn("register: registration rate limit reached");
             return Flow::Stop;
         }
@@ -176,8 +186,8 @@ private:
             send_error(*session, iq, "internal-server-error");
             return;
         }
-        if (!server_.accounts().create(local, *creds)) {
-            send_error(*session, iq, "conflict");  // taken while we were hashing
+        if (reserved(local) || !server_.accounts().create(local, *creds)) {
+            send_error(*session, iq, "conflict");  // taken, reserved, or taken while hashing
             return;
         }
         if (it != streams_.end()) {
@@ -298,6 +308,15 @@ private:
         }
     }
 
+    bool reserved(std::string_view local) const {
+        for (const auto& [handle, predicate] : reservations_) {
+            if (predicate(local)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     // ---- throttling state ----
 
     void prune_window(std::chrono::steady_clock::time_point now) {
@@ -327,6 +346,8 @@ private:
     std::deque<std::chrono::steady_clock::time_point> recent_;  // accounts created in window_
     std::unordered_map<std::uint64_t, Stream> streams_;          // by session id
     std::unordered_set<std::uint64_t> changing_;                 // sessions hashing a password
+    std::map<std::uint64_t, Predicate> reservations_;            // NameReservations
+    std::uint64_t next_reservation_ = 0;
 };
 
 std::shared_ptr<Register> load(ModuleContext& m) { return std::make_shared<Register>(m); }
@@ -336,7 +357,8 @@ std::shared_ptr<Register> load(ModuleContext& m) { return std::make_shared<Regis
 
 HAVEN_MODULE(inband_register, "XEP-0077: In-Band Registration", haven::xeps::load,
              haven::config::opt_int("inband_register", "max_per_window", 10, 0, 1000000,
-                                    "Accounts that may be created in-band per window, server-wide "
-                                    "(0: no limit). [registration] enabled switches it on."),
+                                    "Registration attempts (successful or not) per window, "
+                                    "server-wide (0: no limit). [registration] enabled switches "
+                                    "it on."),
              haven::config::opt_int("inband_register", "window_s", 600, 1, 86400,
                                     "Length of the registration rate window in seconds."))

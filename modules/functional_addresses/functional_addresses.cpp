@@ -21,6 +21,7 @@
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
+#include "xeps/xep0077_register.hpp"
 
 namespace haven::functional_addresses {
 namespace {
@@ -46,6 +47,19 @@ public:
         if (auto days = m.opt_int("closed_retention_days"); days > 0) {
             m.every(std::chrono::hours(1),
                     [this, days] { s_.store.purge_closed(unix_now() - days * 86400); });
+        }
+        // An address and its "address+token" JIDs must never become an account (issue 11).
+        if (auto* names = s.service<xeps::NameReservations>()) {
+            auto handle = names->add([this](std::string_view local) {
+                // "address+anything", not only the tokens the address hands out.
+                const std::string base(local.substr(0, local.find('+')));
+                return s_.resolve(base).address != nullptr;
+            });
+            m.own_connection([&s, handle] {
+                if (auto* n = s.service<xeps::NameReservations>()) {
+                    n->remove(handle);
+                }
+            });
         }
         m.log().info("functional_addresses: ", s_.addresses.size(), " address(es)");
     }

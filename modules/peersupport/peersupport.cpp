@@ -8,6 +8,7 @@
 
 #include "modules/peersupport/answers.hpp"
 #include "modules/peersupport/grant_store.hpp"
+#include "server/core/string_map.hpp"
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
@@ -19,6 +20,7 @@
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/rfc6121_roster.hpp"
 #include "xeps/xep0050_commands.hpp"
+#include "xeps/xep0077_register.hpp"
 #include "xeps/xep0191_blocking.hpp"
 
 namespace haven::peersupport {
@@ -62,6 +64,17 @@ public:
             load_staff();
         });
         m.own_connection([&s = server_, reload] { s.reloaded.disconnect(reload); });
+        // The names of configured staff are reserved even before their accounts exist, so
+        // nobody can register "sam" before the admin creates sam's account (issue 11).
+        if (auto* names = server_.service<xeps::NameReservations>()) {
+            auto handle = names->add(
+                [this](std::string_view local) { return configured_staff_.contains(local); });
+            m.own_connection([&s = server_, handle] {
+                if (auto* n = s.service<xeps::NameReservations>()) {
+                    n->remove(handle);
+                }
+            });
+        }
         server_.provide<PeerSupport>(this);
     }
 
@@ -166,6 +179,15 @@ private:
         // Config wins over roles set with havenctl; admins last so they win over supporters.
         apply(config.get_list("peersupport", "supporters"), "supporter");
         apply(config.get_list("peersupport", "admins"), "admin");
+        configured_staff_.clear();
+        for (const auto* list : {&config.get_list("peersupport", "supporters"),
+                                 &config.get_list("peersupport", "admins")}) {
+            for (const auto& j : *list) {
+                if (auto jid = Jid::parse(j); jid && jid->domain() == server_.domain()) {
+                    configured_staff_.insert(jid->local());
+                }
+            }
+        }
     }
 
     void load_staff() {
@@ -403,6 +425,7 @@ private:
     AnswerBook answers_;
     std::string group_;
     std::unordered_map<std::string, Role> staff_;  // non-member accounts; everyone else is a member
+    StringSet configured_staff_;  // localparts in [peersupport] supporters/admins (reserved)
     std::set<std::pair<std::string, std::string>> snapshot_;
     std::int64_t data_version_ = 0;
 };

@@ -1,10 +1,11 @@
-// StringMap: an unordered_map keyed by std::string that is looked up by std::string_view.
+// StringMap / StringSet: std::string keys looked up by std::string_view.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace haven {
 
@@ -17,5 +18,6 @@ struct StringHash {
 
 template <class Value>
 using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_to<>>;
+using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 
 }  // namespace haven

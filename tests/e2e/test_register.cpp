@@ -318,3 +318,63 @@ TEST_CASE("XEP-0077 §3.2: <remove/> deletes the account, ends its sessions and 
     CHECK(fresh.expect_none([](const Stanza& s) { return s.name() == "message"; },
                             std::chrono::milliseconds(200)));
 }
+
+TEST_CASE("issue 11: staff names, functional addresses and address+token are reserved; a "
+          "reserved name answers exactly like a taken one") {
+    auto options = registration_on();
+    options.config["peersupport.enabled"] = "true";
+    // sam is listed as a supporter but has no account yet: the name is still reserved.
+    options.config["peersupport.supporters"] = toml_array({"sam@localhost"});
+    options.config["peersupport.admins"] = toml_array({"ada@localhost"});
+    options.extra_toml =
+        "[[functional_addresses.addresses]]\njid = \"beratung@localhost\"\n"
+        "staff = [\"ada@localhost\"]\n";
+    TestServer server(options);
+    server.add_user("alice", "alice-secret");
+    server.add_user("ada", "ada-secret");
+    server.start();
+
+    auto answer = [&](const std::string& name) {
+        PreAuth s(server);
+        auto r = s.submit("s1", name, "some-secret");
+        REQUIRE_MESSAGE(r, "no reply; log:\n" << server.log_tail());
+        return r->to_xml();
+    };
+    const std::string taken = answer("alice");
+    CHECK(taken.find("conflict") != std::string::npos);
+    for (const std::string name : {"sam", "ada", "beratung", "beratung+x7", "Beratung"}) {
+        CAPTURE(name);
+        CHECK(answer(name) == taken);
+        CHECK_FALSE(can_login(server, name, "some-secret"));
+    }
+    // A free name still works.
+    PreAuth s(server);
+    auto ok = s.submit("s1", "newbie", "newbie-secret");
+    REQUIRE(ok);
+    CHECK(ok->type() == "result");
+}
+
+TEST_CASE("issue 11: the rate limit comes before the name, so a taken name reveals nothing "
+          "once it is reached") {
+    auto options = registration_on();
+    options.config["inband_register.max_per_window"] = "2";
+    TestServer server(options);
+    server.add_user("alice", "alice-secret");
+    server.start();
+
+    PreAuth first(server);
+    auto a = first.submit("s1", "alice", "x-secret");  // taken: counts as an attempt
+    REQUIRE(a);
+    CHECK(error_condition(*a) == "conflict");
+    auto b = first.submit("s2", "erin", "erin-secret");
+    REQUIRE(b);
+    CHECK(b->type() == "result");
+
+    PreAuth second(server);
+    auto taken = second.submit("s1", "alice", "x-secret");
+    auto free = second.submit("s2", "frank", "frank-secret");
+    REQUIRE(taken);
+    REQUIRE(free);
+    CHECK(error_condition(*taken) == "resource-constraint");
+    CHECK(error_condition(*free) == "resource-constraint");
+}

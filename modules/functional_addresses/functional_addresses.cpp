@@ -64,6 +64,24 @@ public:
         m.log().info("functional_addresses: ", s_.addresses.size(), " address(es)");
     }
 
+    // Runs once the server is up, when every module has loaded (peersupport loads after us).
+    void connect_peersupport() {
+        auto& s = s_.server;
+        auto* ps = s.service<peersupport::PeerSupport>();
+        if (!ps) {
+            return;
+        }
+        // Staff may see the profile of someone whose inquiry they serve (issue 11).
+        auto handle = ps->add_relation([this](std::string_view staff, std::string_view member) {
+            return serves_inquiry_of(staff, member);
+        });
+        s_.m.own_connection([&s, handle] {
+            if (auto* p = s.service<peersupport::PeerSupport>()) {
+                p->remove_relation(handle);
+            }
+        });
+    }
+
     // Runs once the server is up, when every module (peersupport: roles) has loaded.
     void check_staff() {
         auto* ps = s_.server.service<peersupport::PeerSupport>();
@@ -86,6 +104,21 @@ public:
     }
 
 private:
+    // An active inquiry from `member` at an address whose staff includes `staff`.
+    bool serves_inquiry_of(std::string_view staff, std::string_view member) const {
+        auto staff_jid = Jid::make(staff, s_.server.domain());
+        auto member_jid = Jid::make(member, s_.server.domain());
+        if (!staff_jid || !member_jid) {
+            return false;
+        }
+        for (const auto& a : s_.addresses) {
+            if (s_.is_staff_of(a, *staff_jid) && s_.store.active(a.local, member_jid->str())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     Flow route(StanzaEvent& e) {
         if (e.to.local().empty() || !s_.server.is_local(e.to)) {
             return Flow::Continue;
@@ -166,6 +199,7 @@ std::shared_ptr<Module> load(ModuleContext& m) {
     // Roles are applied by the peersupport module, which loads after this one.
     boost::asio::post(m.server().io(), [weak = std::weak_ptr<Module>(module)] {
         if (auto mod = weak.lock()) {
+            mod->connect_peersupport();
             mod->check_staff();
         }
     });

@@ -2,6 +2,7 @@
 #include "modules/peersupport/peersupport.hpp"
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <unordered_map>
@@ -118,6 +119,12 @@ public:
         m_.log().info("peersupport: grant ended");
         return true;
     }
+
+    std::uint64_t add_relation(Relation relation) override {
+        relations_.emplace(++next_relation_, std::move(relation));
+        return next_relation_;
+    }
+    void remove_relation(std::uint64_t handle) override { relations_.erase(handle); }
 
     void refuse(StanzaEvent& e) const override {
         auto lang = e.lang();
@@ -304,6 +311,14 @@ private:
                     // presence; the blocking filter further on answers the stanza.
                     return Flow::Continue;
                 }
+                if (e.kind == StanzaKind::Iq && e.target == RouteTarget::Bare &&
+                    e.type() == "get" && e.stanza.child("vCard", ns::vcard) &&
+                    !may_see_profile(e.from.local(), e.to.local())) {
+                    // A member's profile is for their contacts (issue 11): other staff get
+                    // exactly what a missing account (or vCard) answers, XEP-0054 §3.3.
+                    e.reply_error("service-unavailable");
+                    return Flow::Stop;
+                }
                 if (!is_error_or_result(e.stanza)) {
                     // The member may answer this one, grant or not (answers.hpp).
                     answers_.sent(e.from.str(), e.to.local(), e.kind, e.stanza.attr("id"),
@@ -354,6 +369,18 @@ private:
         m_.log().debug("peersupport: refused <", e.stanza.name(), "/> from a member");
         refuse(e);
         return Flow::Stop;
+    }
+
+    bool may_see_profile(std::string_view staff, std::string_view member) const {
+        if (grants_.exists(staff, member)) {
+            return true;
+        }
+        for (const auto& [handle, related] : relations_) {
+            if (related(staff, member)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     bool blocked_by(std::string_view member, const Jid& staff) const {
@@ -423,6 +450,8 @@ private:
     Server& server_;
     GrantStore grants_;
     AnswerBook answers_;
+    std::map<std::uint64_t, Relation> relations_;  // add_relation()
+    std::uint64_t next_relation_ = 0;
     std::string group_;
     std::unordered_map<std::string, Role> staff_;  // non-member accounts; everyone else is a member
     StringSet configured_staff_;  // localparts in [peersupport] supporters/admins (reserved)

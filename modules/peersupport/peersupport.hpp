@@ -1,6 +1,8 @@
 // The peer-support service other modules use (functional addresses, later group rooms).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string_view>
 
 #include "modules/peersupport/policy.hpp"
@@ -18,6 +20,11 @@ public:
     virtual bool end_grant(std::string_view supporter, std::string_view member) = 0;
     // Answers a refused stanza exactly as a non-existent account would, with the rule's text.
     virtual void refuse(StanzaEvent& e) const = 0;
+    // Relations that let a staff account see a member's profile besides a grant (functional
+    // addresses: an active inquiry from the member at an address the staff member serves).
+    using Relation = std::function<bool(std::string_view staff, std::string_view member)>;
+    virtual std::uint64_t add_relation(Relation relation) = 0;
+    virtual void remove_relation(std::uint64_t handle) = 0;
 };
 
 }  // namespace haven::peersupport

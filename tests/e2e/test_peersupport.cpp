@@ -359,6 +359,50 @@ TEST_CASE("issue 11: a supporter the member blocked cannot open a grant") {
     REQUIRE(still);
 }
 
+TEST_CASE("issue 11: a member's vCard is for staff with a grant or an inquiry only") {
+    auto options = peersupport_on();
+    options.extra_toml = "[[functional_addresses.addresses]]\njid = \"beratung@localhost\"\n"
+                         "staff = [\"kim@localhost\"]\n";
+    TestServer server(options);
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    Online kim(server, "kim");
+    auto set = alice.client.iq_roundtrip(
+        "<iq type='set'><vCard xmlns='vcard-temp'><NICKNAME>Ali</NICKNAME></vCard></iq>");
+    REQUIRE(set);
+    REQUIRE(set->type() == "result");
+    auto vcard_of = [&](TestClient& c, const std::string& who) {
+        auto r = c.iq_roundtrip("<iq type='get' to='" + server.jid(who) +
+                                "' id='vc'><vCard xmlns='vcard-temp'/></iq>");
+        REQUIRE(r);
+        return *r;
+    };
+    // No grant, no inquiry: exactly what a missing account answers.
+    for (Online* o : {&sam, &kim}) {
+        const auto& me = o->client.bound_jid();
+        auto ghost = replace_all(vcard_of(o->client, "ghost").to_xml(), server.jid("ghost"), "X");
+        auto r = vcard_of(o->client, "alice");
+        CHECK(r.type() == "error");
+        CHECK(replace_all(r.to_xml(), server.jid("alice"), "X") == ghost);
+        CHECK(ghost.find(me) != std::string::npos);
+    }
+    // alice writes to beratung@: kim serves that address and may now see her profile; sam not.
+    REQUIRE(alice.client.send("<message to='beratung@localhost' type='chat' id='i1'>"
+                              "<body>hello</body></message>"));
+    REQUIRE(kim.client.wait_for([](const Stanza& s) { return s.child_text("body") == "hello"; }));
+    CHECK(vcard_of(kim.client, "alice").child("vCard"));
+    CHECK(vcard_of(sam.client, "alice").type() == "error");
+    // sam writes to alice: the grant lets him see it.
+    REQUIRE(sam.client.send("<message to='" + server.jid("alice") +
+                            "' type='chat' id='g1'><body>hi</body></message>"));
+    REQUIRE(alice.client.wait_for([](const Stanza& s) { return is_message_with_body(s, "hi"); }));
+    auto seen = vcard_of(sam.client, "alice");
+    REQUIRE(seen.child("vCard"));
+    CHECK(seen.child("vCard")->child_text("NICKNAME") == "Ali");
+}
+
 TEST_CASE("issue 4: grants work with the member or the supporter offline") {
     TestServer server(peersupport_on());
     add_users(server);

@@ -43,7 +43,8 @@ Jid account_jid(const std::string& text, std::size_t index, std::string_view wha
 
 std::vector<AddressConfig> parse_addresses(const toml::node& node) {
     static const std::set<std::string, std::less<>> known = {
-        "jid", "name", "staff", "auto_reply_en", "auto_reply_de", "show_sender", "reply_nick"};
+        "jid",         "name",       "staff",     "auto_reply_en", "auto_reply_de",
+        "show_sender", "reply_nick", "pseudonyms"};
     const auto* arr = node.as_array();
     if (!arr) {
         throw config::ConfigError(
@@ -108,6 +109,25 @@ std::vector<AddressConfig> parse_addresses(const toml::node& node) {
                 fail(i, "'reply_nick' must be true or false");
             }
             a.reply_nick = *n->value<bool>();
+        }
+        if (const auto* p = t->get("pseudonyms")) {
+            // { "sam@example.org" = "Sam" }: the name the sender sees on that supporter's
+            // replies instead of the address's name. Never a localpart (README.md §8).
+            const auto* table = p->as_table();
+            if (!table) {
+                fail(i, "'pseudonyms' must be a table of staff JID = \"name\"");
+            }
+            for (const auto& [key, value] : *table) {
+                auto member = account_jid(std::string(key.str()), i, "pseudonyms key");
+                if (std::find(a.staff.begin(), a.staff.end(), member.str()) == a.staff.end()) {
+                    fail(i, "pseudonyms key '" + member.str() + "' is not in 'staff'");
+                }
+                const auto* name = value.as_string();
+                if (!name || name->get().empty()) {
+                    fail(i, "the pseudonym of '" + member.str() + "' must be a non-empty string");
+                }
+                a.pseudonyms[member.str()] = name->get();
+            }
         }
         out.push_back(std::move(a));
     }

@@ -1,6 +1,7 @@
 // The [[functional_addresses.addresses]] tables: parsing and validation (README.md §7).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ struct AddressConfig {
     std::string auto_reply_de;
     ShowSender show_sender = ShowSender::Jid;
     bool reply_nick = true;
+    // Staff bare JID -> the nick the sender sees on that supporter's replies (else `name`).
+    std::map<std::string, std::string> pseudonyms;
 
     std::string jid() const { return local + "@" + domain; }
 };

@@ -215,7 +215,7 @@ config::OptionSpec addresses_option() {
     spec.type = config::Type::Table;
     spec.doc =
         "The functional addresses: [[functional_addresses.addresses]] tables with jid, "
-        "name, staff, auto_reply_en, auto_reply_de, show_sender, reply_nick.";
+        "name, staff, auto_reply_en, auto_reply_de, show_sender, reply_nick, pseudonyms.";
     spec.validate = validate_addresses;
     return spec;
 }

@@ -142,7 +142,10 @@ Element Inquiries::to_sender(const Element& original, const AddressConfig& a, co
     auto out = chat_message(a.jid(), i.sender);
     copy_payload(original, out, a.staff);
     if (a.reply_nick) {
-        out.add(nick(s_.display_name(staff)));
+        // The address's name or the supporter's configured pseudonym: never an account name
+        // or a vCard nickname, which may be the supporter's real name.
+        auto p = a.pseudonyms.find(staff);
+        out.add(nick(p != a.pseudonyms.end() ? p->second : a.name));
     }
     return out;
 }

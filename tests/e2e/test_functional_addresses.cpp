@@ -30,7 +30,8 @@ std::string addresses_toml(std::string_view show_sender = "jid") {
     return R"([{jid = "beratung@localhost", name = "Beratung", )"
            R"(staff = ["sam@localhost", "kim@localhost", "lee@localhost"], )"
            R"(auto_reply_en = "Your message has reached the team.", )"
-           R"(auto_reply_de = "Deine Nachricht ist beim Team angekommen.", show_sender = ")" +
+           R"(auto_reply_de = "Deine Nachricht ist beim Team angekommen.", )"
+           R"(pseudonyms = {"sam@localhost" = "Sam S."}, show_sender = ")" +
            std::string(show_sender) + "\"}]";
 }
 
@@ -226,10 +227,11 @@ TEST_CASE(
     Online sam(server, "sam");
     Online kim(server, "kim");
     Online lee(server, "lee");
-    // sam's nickname is what alice will see, never his JID.
+    // sam's configured pseudonym is what alice will see: never his JID, his account name or
+    // his vCard (which may carry his real name; issue 11).
     REQUIRE(
         sam.client.iq_roundtrip("<iq type='set' id='v1'><vCard xmlns='vcard-temp'>"
-                                "<NICKNAME>Sam S.</NICKNAME></vCard></iq>"));
+                                "<NICKNAME>Samuel Realname</NICKNAME></vCard></iq>"));
 
     auto pseudo = open_inquiry(alice, {&sam, &kim, &lee}, "hello team");
     sam.say(pseudo, "Hi, I'm here for you.");
@@ -238,13 +240,15 @@ TEST_CASE(
     CHECK(reply.type() == "chat");
     CHECK(reply.child_text("nick", ns_nick) == "Sam S.");
 
-    // The others get a short notice naming the claimer, in the inquiry's chat.
+    // The others get a short notice naming the claimer, in the inquiry's chat (staff see each
+    // other's vCard names; the sender never does).
     for (auto* other : {&kim, &lee}) {
         auto notice =
             other->client.wait_for([](const Stanza& s) { return body_contains(s, "Taken by"); });
         REQUIRE(notice);
         CHECK(notice->from() == pseudo);
-        CHECK(notice->child_text("body").find("Sam S. (sam@localhost)") != std::string::npos);
+        CHECK(notice->child_text("body").find("Samuel Realname (sam@localhost)") !=
+              std::string::npos);
     }
     CHECK(sam.client.expect_none([](const Stanza& s) { return body_contains(s, "Taken by"); },
                                  300ms));
@@ -260,7 +264,7 @@ TEST_CASE(
     auto err = error_for(kim, "not-allowed");
     REQUIRE(err);
     CHECK(err->from() == pseudo);
-    CHECK(err->child("error")->child_text("text", stanza_errors).find("Sam S.") !=
+    CHECK(err->child("error")->child_text("text", stanza_errors).find("Samuel Realname") !=
           std::string::npos);
     CHECK(alice.client.expect_none([](const Stanza& s) { return is_chat(s, "let me help too"); },
                                    500ms));
@@ -365,7 +369,8 @@ TEST_CASE("functional addresses: handover by text command and by ad-hoc command"
     sam.say(pseudo, "sam again");
     REQUIRE(error_for(sam, "not-allowed"));
     kim.say(pseudo, "Kim here now");
-    CHECK(reply_for(alice, "Kim here now").child_text("nick", ns_nick) == "kim");
+    // kim has no pseudonym: the address's name, never the account name.
+    CHECK(reply_for(alice, "Kim here now").child_text("nick", ns_nick) == "Beratung");
 
     // Ad-hoc: the command is listed for staff only.
     auto items =
@@ -573,7 +578,7 @@ TEST_CASE("functional addresses: the sender never sees a supporter's JID") {
             "<x xmlns='jabber:x:oob'><url>https://files.example/sam@localhost/a.png</url></x>"
             "<active xmlns='http://jabber.org/protocol/chatstates'/>");
     auto reply = reply_for(alice, "here is a link");
-    CHECK(reply.child_text("nick", ns_nick) == "sam");
+    CHECK(reply.child_text("nick", ns_nick) == "Sam S.");
     CHECK_FALSE(reply.child("addresses"));
     CHECK_FALSE(reply.child("request"));
     CHECK(reply.child("active", "http://jabber.org/protocol/chatstates"));

@@ -71,6 +71,19 @@ TEST_CASE("config: malformed addresses are rejected with a message") {
     CHECK(plus->find("entry 1") != std::string::npos);
 }
 
+TEST_CASE("config: pseudonyms name staff of the address only") {
+    auto list = parse(R"([{jid = "a@example.org", staff = ["sam@example.org"], )"
+                      R"(pseudonyms = {"SAM@example.org" = "Sam"}}])");
+    REQUIRE(list.size() == 1);
+    CHECK(list[0].pseudonyms.at("sam@example.org") == "Sam");  // the key is normalised
+    CHECK(error_of(R"([{jid = "a@example.org", staff = ["sam@example.org"], )"
+                   R"(pseudonyms = {"kim@example.org" = "Kim"}}])"));  // not staff
+    CHECK(error_of(R"([{jid = "a@example.org", staff = ["sam@example.org"], )"
+                   R"(pseudonyms = {"sam@example.org" = ""}}])"));  // empty
+    CHECK(error_of(R"([{jid = "a@example.org", staff = ["sam@example.org"], )"
+                   R"(pseudonyms = ["Sam"]}])"));  // not a table
+}
+
 TEST_CASE("store: one active inquiry per sender and address; tokens are [a-z0-9]{4,6}") {
     auto db = storage::Database::open(":memory:");
     InquiryStore store(*db);

@@ -186,15 +186,24 @@ private:
         // Config wins over roles set with havenctl; admins last so they win over supporters.
         apply(config.get_list("peersupport", "supporters"), "supporter");
         apply(config.get_list("peersupport", "admins"), "admin");
-        configured_staff_.clear();
+        StringSet configured;
         for (const auto* list : {&config.get_list("peersupport", "supporters"),
                                  &config.get_list("peersupport", "admins")}) {
             for (const auto& j : *list) {
                 if (auto jid = Jid::parse(j); jid && jid->domain() == server_.domain()) {
-                    configured_staff_.insert(jid->local());
+                    configured.insert(jid->local());
                 }
             }
         }
+        // A role the config took away on reload is taken away (issue 11): the account is a
+        // member again, and load_staff() ends the grants it held.
+        for (const auto& local : configured_staff_) {
+            if (!configured.contains(local)) {
+                users.set_role(local, "member");
+                m_.log().info("peersupport: a configured staff role was removed");
+            }
+        }
+        configured_staff_ = std::move(configured);
     }
 
     void load_staff() {
@@ -203,6 +212,18 @@ private:
             auto role = parse_role(u.role);
             if (is_staff(role)) {
                 staff_.emplace(u.localpart, role);
+            }
+        }
+        end_grants_of_members();
+    }
+
+    // Role changes have consequences (issue 11): a grant needs a supporter or admin on its staff
+    // side. Whoever was demoted (config reload, havenctl, or while the server was down) loses
+    // the grants, with the roster items, pushes and unavailable presence that ending one gives.
+    void end_grants_of_members() {
+        for (const auto& g : grants_.list()) {
+            if (!is_staff(role_of(g.supporter))) {
+                end_grant(g.supporter, g.member);
             }
         }
     }

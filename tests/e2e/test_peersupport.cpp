@@ -581,6 +581,59 @@ TEST_CASE("issue 4: config roles are re-applied on reload (SIGHUP)") {
     CHECK(server.running());
 }
 
+// A grant sam -> alice with both online; returns once alice has sam as a contact.
+void open_grant(TestServer& server, Online& sam, Online& alice) {
+    REQUIRE(sam.client.send("<message to='" + server.jid("alice") +
+                            "' type='chat'><body>hello from staff</body></message>"));
+    REQUIRE(alice.client.wait_for(
+        [](const Stanza& s) { return is_message_with_body(s, "hello from staff"); }));
+}
+
+// What a demotion must do: alice's roster loses the former supporter (a push with
+// subscription='remove'), she sees them go unavailable, and they can no longer write to her.
+void check_demoted(TestServer& server, Online& former, Online& alice) {
+    const auto former_bare = former.client.bound_jid().substr(0, former.client.bound_jid().find('/'));
+    CHECK(roster_push_for(alice.client, former_bare, "remove"));
+    CHECK(alice.client.wait_for([&](const Stanza& s) {
+        return s.name() == "presence" && s.type() == "unavailable" &&
+               s.from().starts_with(former_bare);
+    }));
+    auto refused = refusal_for(former.client,
+                               "<message to='" + server.jid("alice") +
+                                   "' type='chat' id='after'><body>still there?</body></message>",
+                               "after");
+    REQUIRE(refused);
+    check_refusal(*refused);
+    CHECK(alice.client.expect_none(
+        [](const Stanza& s) { return is_message_with_body(s, "still there?"); }, 300ms));
+}
+
+TEST_CASE("issue 11: demoting a supporter with havenctl ends their grants") {
+    TestServer server(peersupport_on());
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online sam(server, "sam");
+    open_grant(server, sam, alice);
+    REQUIRE(server.run_ctl({"user", "role", server.jid("sam"), "member"}).exit_code == 0);
+    check_demoted(server, sam, alice);
+    CHECK(server.run_ctl({"grant", "list"}).out.find(server.jid("alice")) == std::string::npos);
+}
+
+TEST_CASE("issue 11: a config role removed on SIGHUP demotes and ends the grants") {
+    TestServer server(peersupport_on({{"peersupport.supporters", toml_array({"bob@localhost"})}}));
+    add_users(server);
+    server.start();
+    Online alice(server, "alice");
+    Online bob(server, "bob");
+    open_grant(server, bob, alice);
+    server.set_config("peersupport.supporters", toml_array({}));
+    REQUIRE(::kill(server.pid(), SIGHUP) == 0);
+    check_demoted(server, bob, alice);
+    CHECK(server.run_ctl({"user", "list"}).out.find(server.jid("bob") + " member") !=
+          std::string::npos);
+}
+
 TEST_CASE("issue 4: grants expire after the configured inactivity period") {
     TestServer server(peersupport_on({{"peersupport.grant_expiry_days", "1"},
                                       {"peersupport.expiry_check_s", "1"}}));

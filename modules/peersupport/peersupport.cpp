@@ -35,6 +35,17 @@ std::int64_t unix_now() {
         .count();
 }
 
+// (supporter, member) pairs, looked up by string_view without building strings per message.
+using GrantKey = std::pair<std::string_view, std::string_view>;
+struct GrantLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        return GrantKey(a.first, a.second) < GrantKey(b.first, b.second);
+    }
+};
+using GrantSet = std::set<std::pair<std::string, std::string>, GrantLess>;
+
 class Module final : public PeerSupport {
 public:
     explicit Module(ModuleContext& m)
@@ -54,6 +65,7 @@ public:
         }
         // Role or grant changes made by havenctl in another process show up here.
         m.every(std::chrono::seconds(2), [this] { sync_external_changes(); });
+        m.every(std::chrono::minutes(1), [this] { flush_touches(); });
         if (auto days = m.opt_int("grant_expiry_days"); days > 0) {
             m.every(std::chrono::seconds(m.opt_int("expiry_check_s")),
                     [this, days] { expire(days); });
@@ -80,6 +92,11 @@ public:
     }
 
     ~Module() override {
+        try {
+            flush_touches();
+        } catch (const std::exception& e) {
+            m_.log().warn("peersupport: grant activity not saved: ", e.what());
+        }
         server_.withdraw<PeerSupport>();
         if (auto* commands = server_.service<xeps::CommandRegistry>()) {
             commands->remove(end_node);
@@ -92,10 +109,14 @@ public:
     }
 
     bool has_grant(std::string_view supporter, std::string_view member) const override {
-        return grants_.exists(supporter, member);
+        return snapshot_.contains(GrantKey{supporter, member});
     }
 
     void open_grant(std::string_view supporter, std::string_view member) override {
+        if (has_grant(supporter, member)) {
+            touch(supporter, member);  // the common case: no SQLite on the message path
+            return;
+        }
         GrantRoster names{group_, display_name(supporter), std::string(member)};
         bool created = open_grant_records(server_.db(), grants_, server_.roster(),
                                           server_.domain(), supporter, member, names, unix_now());
@@ -228,8 +249,8 @@ private:
         }
     }
 
-    std::set<std::pair<std::string, std::string>> grant_set() const {
-        std::set<std::pair<std::string, std::string>> out;
+    GrantSet grant_set() const {
+        GrantSet out;
         for (const auto& g : grants_.list()) {
             out.insert({g.supporter, g.member});
         }
@@ -253,7 +274,31 @@ private:
         snapshot_ = std::move(now);
     }
 
+    void touch(std::string_view supporter, std::string_view member) {
+        const auto now = unix_now();
+        if (auto it = touched_.find(GrantKey{supporter, member}); it != touched_.end()) {
+            it->second = now;
+        } else {
+            touched_.emplace(std::pair{std::string(supporter), std::string(member)}, now);
+        }
+    }
+
+    // One transaction for all the activity since the last flush; grants ended meanwhile are
+    // skipped by the UPDATE matching nothing.
+    void flush_touches() {
+        if (touched_.empty()) {
+            return;
+        }
+        storage::Transaction tx(server_.db());
+        for (const auto& [g, when] : touched_) {
+            grants_.touch(g.first, g.second, when);
+        }
+        tx.commit();
+        touched_.clear();
+    }
+
     void expire(std::int64_t days) {
+        flush_touches();
         for (const auto& g : grants_.idle_since(unix_now() - days * 86400)) {
             end_grant(g.supporter, g.member);
         }
@@ -368,7 +413,7 @@ private:
         }
         if (q.target == TargetClass::LocalAccount) {
             q.recipient = role_of(e.to.local());
-            q.grant = is_staff(q.recipient) && grants_.exists(e.to.local(), e.from.local());
+            q.grant = is_staff(q.recipient) && has_grant(e.to.local(), e.from.local());
             if (is_staff(q.recipient) && !q.grant && is_error_or_result(e.stanza)) {
                 q.answers_request = answers_.take(e.to.str(), e.from.local(), e.kind,
                                                   e.stanza.attr("id"),
@@ -377,7 +422,7 @@ private:
         }
         if (decide(q) == Verdict::Allow) {
             if (q.grant && e.kind == StanzaKind::Message) {
-                grants_.touch(e.to.local(), e.from.local(), unix_now());
+                touch(e.to.local(), e.from.local());
             }
             if (q.target == TargetClass::LocalAccount && is_staff(q.recipient) &&
                 e.type() == "error") {
@@ -393,7 +438,7 @@ private:
     }
 
     bool may_see_profile(std::string_view staff, std::string_view member) const {
-        if (grants_.exists(staff, member)) {
+        if (has_grant(staff, member)) {
             return true;
         }
         for (const auto& [handle, related] : relations_) {
@@ -476,7 +521,9 @@ private:
     std::string group_;
     std::unordered_map<std::string, Role> staff_;  // non-member accounts; everyone else is a member
     StringSet configured_staff_;  // localparts in [peersupport] supporters/admins (reserved)
-    std::set<std::pair<std::string, std::string>> snapshot_;
+    GrantSet snapshot_;  // every grant, kept in step with the database (no SELECT per message)
+    // Last activity per grant since the last flush: written once a minute, not per message.
+    std::map<std::pair<std::string, std::string>, std::int64_t, GrantLess> touched_;
     std::int64_t data_version_ = 0;
 };
 

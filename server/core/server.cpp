@@ -73,6 +73,9 @@ std::vector<OptionSpec> core_options() {
         opt_string("log", "level", "info", "Log level.", {"debug", "info", "warn", "error"}),
         opt_bool("log", "addresses", false,
                  "Log client IP addresses (off: addresses of help seekers are sensitive)."),
+        opt_bool("log", "login_events", false,
+                 "Log each login at info level (off: logins are logged at debug only, so the "
+                 "log does not record when members are online)."),
     };
 }
 

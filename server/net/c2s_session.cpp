@@ -682,9 +682,14 @@ void C2sSession::sasl_success(const std::string& localpart, std::string addition
     if (!in_feed_) {
         parser_.reset();  // PLAIN finished asynchronously: no parse is running, restart now
     }
-    // Logged without the address unless [log] addresses = true.
-    server_.log().info("c2s ", id(), ": authenticated ", localpart,
-                       server_.log().log_addresses() ? " from " + remote_ : std::string{});
+    // Logged without the address unless [log] addresses = true, and only at debug unless
+    // [log] login_events = true: when a help seeker logs in is personal data too.
+    const std::string from = server_.log().log_addresses() ? " from " + remote_ : std::string{};
+    if (server_.config().get_bool("log", "login_events")) {
+        server_.log().info("c2s ", id(), ": authenticated ", localpart, from);
+    } else {
+        server_.log().debug("c2s ", id(), ": authenticated ", localpart, from);
+    }
 }
 
 void C2sSession::sasl_failure(std::string_view condition, std::string_view text) {

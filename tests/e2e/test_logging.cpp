@@ -56,3 +56,19 @@ TEST_CASE("issue 2: [log] addresses = true puts client addresses in the log") {
     CHECK(log.find("127.0.0.1") != std::string::npos);
     CHECK(log.find("very-private-body-text") == std::string::npos);
 }
+
+TEST_CASE("issue 11: logins are not logged at info unless [log] login_events = true") {
+    for (bool events : {false, true}) {
+        CAPTURE(events);
+        TestServer server({.config = {{"log.level", "\"info\""},
+                                      {"log.login_events", events ? "true" : "false"}}});
+        server.add_user("alice", "Secret-Pass-4711");
+        server.add_user("bob", "Other-Pass-0815");
+        server.start();
+        exchange(server);
+        REQUIRE(server.stop() == 0);
+        auto log = server.log_contents();
+        CHECK(log.find("havend serving") != std::string::npos);  // the info log is really there
+        CHECK((log.find("authenticated alice") != std::string::npos) == events);
+    }
+}

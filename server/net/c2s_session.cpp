@@ -307,6 +307,9 @@ void C2sSession::leave_registry() {
 
 void C2sSession::on_tls_established() {
     state_ = State::WaitStreamOpen;
+    // RFC 6120 §4.3.3: a new stream; until we answer its header, an error needs one of ours
+    // first (§4.9.1.1) or the client's fresh parser cannot read it.
+    stream_opened_by_us_ = false;
     parser_.reset();
     server_.log().debug("c2s ", id(), ": TLS established",
                         transport_.records_taken_over() ? " (records by Haven)" : "");
@@ -678,6 +681,7 @@ void C2sSession::sasl_success(const std::string& localpart, std::string addition
     authenticated_ = true;
     localpart_ = localpart;
     state_ = State::WaitStreamOpen;
+    stream_opened_by_us_ = false;  // RFC 6120 §6.4.6: the stream restarts (see above)
     parser_.set_limits(limits_for(server_, true));
     if (!in_feed_) {
         parser_.reset();  // PLAIN finished asynchronously: no parse is running, restart now

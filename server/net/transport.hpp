@@ -121,7 +121,9 @@ private:
     bool closed_ = false;
     bool overflowed_ = false;
     std::size_t discarded_ = 0;  // input thrown away while lingering after our close
-    static constexpr std::size_t max_linger_bytes = 1024 * 1024;
+    // A client in the middle of a large write must get to read our stream error: discarding
+    // is cheap (raw bytes, never decrypted) and the owner's close deadline bounds it in time.
+    static constexpr std::size_t max_linger_bytes = 8 * 1024 * 1024;
     std::string last_error_;
 };
 

@@ -239,6 +239,75 @@ class RestrictedXml(ServerCase):
         self.hostile("bound", "hello, is this XMPP?", "not-well-formed")
 
 
+# --- issue 10 point 3: the stream error arrives, after every restart, whatever follows it ----
+
+# Sent after the offending bytes: a client that keeps writing must still read the error (the
+# server shuts down its side and discards input for a while instead of closing with unread
+# data, which would make the kernel reset the connection and destroy the error in flight).
+TRAILER = "x" * 900_000
+
+
+class StreamErrorsArrive(ServerCase):
+    config = base_config()
+
+    def stream_at(self, stage: str) -> RawStream:
+        """A stream at a stage: "clear" / "tls" (a stream header sent and answered), "bound"
+        (logged in), or "restart-tls" / "restart-sasl": just after STARTTLS or SASL success, when
+        the client must open a new stream and the server has sent nothing on it yet."""
+        if stage == "bound":
+            return self.login("carol")
+        rs = RawStream(self.srv.c2s_port)
+        self.assertIsNotNone(rs.open_stream())
+        if stage == "clear":
+            return rs
+        if stage == "tls":
+            self.assertIsNotNone(rs.starttls())
+            return rs
+        self.assertTrue(rs.send("<starttls xmlns='%s'/>" % NS_TLS))
+        self.assertIsNotNone(rs.read_until("<proceed", 5))
+        self.assertIsNotNone(rs.read_until(">", 5))
+        rs.pending = b""
+        rs.tls_handshake()
+        if stage == "restart-sasl":
+            self.assertIsNotNone(rs.open_stream())
+            self.assertTrue(rs.sasl_plain("carol", PASSWORD))
+        return rs
+
+    def check(self, stage: str, payload: str, condition: str):
+        with self.subTest(stage=stage, condition=condition, payload=payload[:40]):
+            rs = self.stream_at(stage)
+            try:
+                rs.pending = b""
+                rs.send(payload + TRAILER, timeout=15)
+                m = rs.read_match(r"<stream:stream\b[^>]*>|<stream:error>", timeout=10)
+                self.assertIsNotNone(m, "nothing arrived%s" % self.log_hint())
+                if stage.startswith("restart"):
+                    # RFC 6120 §4.9.1.1: the server opens its side of the new stream first.
+                    self.assertTrue(m.group(0).startswith("<stream:stream"),
+                                    "error without a stream header: %r" % m.group(0))
+                else:
+                    rs.pending = m.group(0).encode() + rs.pending
+                self.expect_stream_error(rs, condition, timeout=10)
+            finally:
+                rs.close()
+
+    def test_oversize_deep_and_restricted_after_every_restart(self):
+        big = "<message to='localhost'><body>" + "a" * 300_000
+        for stage in ("clear", "tls", "bound"):
+            self.check(stage, big, "policy-violation")
+            self.check(stage, "<message to='localhost'>" + "<x>" * 100, "policy-violation")
+            self.check(stage, "<!-- a comment -->", "restricted-xml")
+            self.check(stage, "<message to='localhost'></iq>", "not-well-formed")
+        header = ("<stream:stream xmlns='jabber:client' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' to='localhost' ")
+        for stage in ("restart-tls", "restart-sasl"):
+            self.check(stage, "<!-- a comment -->", "restricted-xml")
+            self.check(stage, "hello?", "not-well-formed")
+            self.check(stage, header + "x='" + "a" * 300_000, "policy-violation")
+            self.check(stage, "<message to='localhost'/>", "invalid-namespace")
+        self.assert_alive()
+
+
 # --- slow reader: bounded send queue ---------------------------------------------------------
 
 class SlowReader(ServerCase):

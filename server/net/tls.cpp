@@ -34,6 +34,13 @@ std::string last_ssl_error() {
     return buf;
 }
 
+constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* tls13_suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 SslCtxPtr make_server_context(const std::filesystem::path& cert, const std::filesystem::path& key) {
     SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx) {
@@ -46,6 +53,19 @@ SslCtxPtr make_server_context(const std::filesystem::path& cert, const std::file
                                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                        SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // Forward secrecy and AEAD only (issue 10 point 7). TLS 1.3 (preferred: OpenSSL picks the
+    // highest version both sides speak) has nothing else; for TLS 1.2 only ECDHE with AES-GCM
+    // or ChaCha20-Poly1305: no static-RSA key exchange, no CBC, no SHA-1 MACs.
+    if (SSL_CTX_set_cipher_list(ctx.get(), tls12_ciphers) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx.get(), tls13_suites) != 1) {
+        throw TlsError("cannot set the TLS cipher suites: " + last_ssl_error());
+    }
+    // No session tickets in either version: a ticket key that lives as long as the process
+    // would undo forward secrecy for every resumable session. TLS 1.2 clients may still resume
+    // from the server's own session cache (no key material leaves the server); TLS 1.3 clients
+    // do a full handshake, which the record takeover needs anyway (tls_records.hpp).
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx.get(), 0);
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
         throw TlsError("[tls] cert: cannot load " + cert.string() + ": " + last_ssl_error());

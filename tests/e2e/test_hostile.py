@@ -308,6 +308,73 @@ class StreamErrorsArrive(ServerCase):
         self.assert_alive()
 
 
+# --- issue 10 point 7: TLS versions, suites and tickets ----------------------------------------
+
+class TlsPolicy(ServerCase):
+    config = base_config()
+
+    def handshake(self, ctx: ssl.SSLContext):
+        """The negotiated (version, cipher name) on the direct TLS port, or None if refused."""
+        raw = socket.create_connection(("127.0.0.1", self.srv.direct_tls_port), timeout=5)
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.version(), tls.cipher()[0], tls
+        except (ssl.SSLError, OSError):
+            return None
+        finally:
+            raw.close()
+
+    @staticmethod
+    def client(version, ciphers=None) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        return ctx
+
+    def test_versions_and_suites(self):
+        r = self.handshake(self.client(ssl.TLSVersion.TLSv1_3))
+        self.assertIsNotNone(r)
+        self.assertEqual(r[0], "TLSv1.3")
+        # TLS 1.3 is preferred when the client offers both.
+        ctx = self.client(ssl.TLSVersion.TLSv1_3)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.assertEqual(self.handshake(ctx)[0], "TLSv1.3")
+        # TLS 1.2 with forward-secret AEAD suites works...
+        for suite in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                      "ECDHE-ECDSA-CHACHA20-POLY1305"):
+            with self.subTest(suite=suite):
+                r = self.handshake(self.client(ssl.TLSVersion.TLSv1_2, suite))
+                self.assertIsNotNone(r, suite)
+                self.assertEqual(r[:2], ("TLSv1.2", suite))
+        # ...CBC and SHA-1 suites do not, even with ECDHE.
+        for suite in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA256",
+                      "ECDHE-ECDSA-AES256-SHA384"):
+            with self.subTest(suite=suite):
+                self.assertIsNone(self.handshake(self.client(ssl.TLSVersion.TLSv1_2, suite)))
+        # TLS 1.1 and 1.0 are refused.
+        for old in (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1):
+            with self.subTest(version=old):
+                self.assertIsNone(self.handshake(self.client(old, "DEFAULT:@SECLEVEL=0")))
+
+    def test_no_session_tickets(self):
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=version):
+                raw = socket.create_connection(("127.0.0.1", self.srv.direct_tls_port),
+                                               timeout=5)
+                ctx = self.client(version)
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(stream_header().encode())
+                    tls.recv(4096)  # TLS 1.3 tickets would arrive after the handshake
+                    session = tls.session
+                    self.assertTrue(session is None or not session.has_ticket,
+                                    "the server issued a session ticket")
+        self.assert_alive()
+
+
 # --- slow reader: bounded send queue ---------------------------------------------------------
 
 class SlowReader(ServerCase):

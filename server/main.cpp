@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "server/core/server.hpp"
+#include "server/net/connection_gate.hpp"
 #include "server/net/listener.hpp"
 #include "server/net/tls.hpp"
 #include "server/net/tls_records.hpp"
@@ -82,6 +83,14 @@ int main(int argc, char** argv) {
         return 0;
     }
 
+    // Before the io_context and everything else: sessions hold its tickets until they go.
+    const auto limit = [&](const char* key) {
+        return static_cast<std::size_t>(config->get_int("limits", key));
+    };
+    haven::net::ConnectionGate gate({limit("max_unauthenticated_per_address"),
+                                     limit("max_unauthenticated"),
+                                     limit("max_tls_handshakes_per_address"),
+                                     limit("max_tls_handshakes")});
     boost::asio::io_context io(1);
     std::unique_ptr<haven::Server> server;
     std::vector<std::shared_ptr<haven::net::Listener>> listeners;
@@ -100,7 +109,7 @@ int main(int argc, char** argv) {
                 return;
             }
             haven::net::C2sOptions opts{tls.get(), direct,
-                                        cfg.get_bool("tls", "compact_connections")};
+                                        cfg.get_bool("tls", "compact_connections"), &gate};
             auto l = std::make_shared<haven::net::Listener>(
                 *server, boost::asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port)),
                 opts, haven::net::LoopShared{std::span<char>(*scratch), *writes});

@@ -311,7 +311,9 @@ ScramServer::Step ScramServer::client_final(std::string_view msg) {
     // Fake records go through the same work, so the timing does not tell them apart either.
     const bool proof_ok = equal_ct(hash(alg_, client_key), cred_.stored_key);
     if (!proof_ok || !known_user_) {
-        return fail(std::string(not_authorized));  // e=invalid-proof
+        auto step = fail(std::string(not_authorized));  // e=invalid-proof
+        step.password_checked = true;
+        return step;
     }
     state_ = State::Done;
     return Step{Step::Status::Success,

@@ -34,6 +34,9 @@ public:
         enum class Status { Continue, Success, Failure } status = Status::Failure;
         std::string message;    // server-first (Continue) or server-final (Success); else empty
         std::string condition;  // on Failure: "not-authorized", "malformed-request", ...
+        // On Failure: the client's proof was verified (and wrong). Only such a failure is a
+        // password guess; the others never tested the password.
+        bool password_checked = false;
     };
 
     // plus: this exchange is the -PLUS mechanism. cb: the connection's channel binding (nullopt

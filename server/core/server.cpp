@@ -62,6 +62,15 @@ std::vector<OptionSpec> core_options() {
         opt_int("limits", "unauthenticated_timeout_s", 30, 1, 3600,
                 "Seconds a connection may take to authenticate and bind a resource."),
         opt_int("limits", "max_depth", 32, 4, 256, "Deepest XML nesting accepted in a stanza."),
+        opt_int("limits", "max_unauthenticated_per_address", 32, 1, 1000000,
+                "Connections from one address (IPv6: one /64) that have not logged in yet; more "
+                "are closed at once, before TLS."),
+        opt_int("limits", "max_unauthenticated", 2048, 1, 10000000,
+                "Connections that have not logged in yet, from all addresses together."),
+        opt_int("limits", "max_tls_handshakes_per_address", 16, 1, 1000000,
+                "TLS handshakes in progress from one address (IPv6: one /64)."),
+        opt_int("limits", "max_tls_handshakes", 256, 1, 1000000,
+                "TLS handshakes in progress from all addresses together."),
         opt_int("limits", "max_stanza_elements", 4096, 16, 1000000,
                 "Most elements in one stanza (policy-violation above): each costs ~200 bytes of "
                 "memory however short it is on the wire. Before authentication at most 128."),

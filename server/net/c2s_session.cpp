@@ -38,25 +38,6 @@ xml::ParserLimits limits_for(const Server& s, bool authenticated) {
     return l;
 }
 
-std::string throttle_key_for(const std::string& remote) {
-    // An IPv6 client is counted by its /64: one host usually holds the whole prefix and could
-    // otherwise rotate addresses past the per-address limit. IPv4 clients reaching a dual-stack
-    // listener as v4-mapped addresses stay individual (as a /64 they would all share one
-    // bucket, and one attacker could lock everybody out).
-    boost::system::error_code ec;
-    auto addr = boost::asio::ip::make_address(remote, ec);
-    if (ec || !addr.is_v6()) {
-        return remote;
-    }
-    auto v6 = addr.to_v6();
-    if (v6.is_v4_mapped()) {
-        return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
-    }
-    auto bytes = v6.to_bytes();
-    std::fill(bytes.begin() + 8, bytes.end(), 0);
-    return boost::asio::ip::address_v6(bytes).to_string() + "/64";
-}
-
 std::string_view parse_error_condition(xml::ParseError e) {
     switch (e) {
         case xml::ParseError::RestrictedXml: return "restricted-xml";
@@ -81,7 +62,7 @@ C2sSession::C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sO
       parser_(*this, limits_for(server, false)),
       deadline_(server.io()) {
     remote_ = transport_.remote_address();
-    throttle_key_ = throttle_key_for(remote_);
+    throttle_key_ = address_key(remote_);
 }
 
 C2sSession::~C2sSession() = default;
@@ -90,11 +71,23 @@ void C2sSession::start() {
     transport_.set_owner(weak_from_this());
     arm_negotiation_deadline();
     if (options_.direct_tls) {
+        if (!admit_handshake()) {
+            abort("too many TLS handshakes in progress");
+            return;
+        }
         state_ = State::TlsHandshake;
         transport_.start_tls(options_.tls, options_.take_over_tls);
     } else {
         transport_.start_reading();
     }
+}
+
+bool C2sSession::admit_handshake() {
+    if (options_.gate == nullptr) {
+        return true;
+    }
+    handshake_ = options_.gate->admit(ConnectionGate::Kind::Handshake, throttle_key_);
+    return static_cast<bool>(handshake_);
 }
 
 void C2sSession::arm_negotiation_deadline() {
@@ -280,6 +273,8 @@ void C2sSession::idle_check() {
 void C2sSession::on_transport_closed(std::string_view reason) {
     state_ = State::Closed;
     deadline_.cancel();
+    unauthenticated_.release();
+    handshake_.release();
     server_.log().debug("c2s ", id(), ": closed (", reason, ")");
     leave_registry();
 }
@@ -306,6 +301,7 @@ void C2sSession::leave_registry() {
 }
 
 void C2sSession::on_tls_established() {
+    handshake_.release();
     state_ = State::WaitStreamOpen;
     // RFC 6120 §4.3.3: a new stream; until we answer its header, an error needs one of ours
     // first (§4.9.1.1) or the client's fresh parser cannot read it.
@@ -436,6 +432,15 @@ bool C2sSession::handle_negotiation(Element& stanza) {
             transport_.close_after_flush();
             return false;
         }
+        if (!admit_handshake()) {
+            // RFC 6120 §5.4.2.2: <failure/> and the stream ends; the client may come back.
+            server_.log().debug("c2s ", id(), ": STARTTLS refused, too many handshakes");
+            write_raw("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+            state_ = State::Closing;
+            transport_.close_after_flush();
+            arm_close_deadline();
+            return false;
+        }
         write_raw("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         state_ = State::TlsHandshake;
         transport_.start_tls(options_.tls, options_.take_over_tls);
@@ -456,6 +461,23 @@ bool C2sSession::handle_negotiation(Element& stanza) {
             return state_ != State::WaitStreamOpen;
         }
         if (stanza.name() == "abort") {
+            // An aborted check counts as a failed attempt (issue 10 point 5): otherwise
+            // <auth/> + <abort/> pairs would be free guesses, or free work for the pool.
+            const auto now = std::chrono::steady_clock::now();
+            if (deferred_auth_) {
+                // Its check never started, but the aborted attempt counts all the same.
+                deferred_auth_.reset();
+                server_.throttle().record_failure(plain_local_, address_for_throttle(), now);
+                sasl_failure("aborted");
+                return true;
+            }
+            if (plain_pending_) {
+                server_.throttle().record_failure(plain_local_, address_for_throttle(), now);
+            } else if (scram_ && !scram_->username().empty()) {
+                auto user = Jid::make(scram_->username(), server_.domain());
+                server_.throttle().record_failure(user ? user->local() : std::string{},
+                                                  address_for_throttle(), now);
+            }
             scram_.reset();
             ++sasl_attempt_;  // a PLAIN check still running must not log this stream in
             plain_pending_ = false;
@@ -497,6 +519,14 @@ bool C2sSession::handle_negotiation(Element& stanza) {
 std::string C2sSession::address_for_throttle() const { return throttle_key_; }
 
 void C2sSession::handle_auth(const Element& auth) {
+    if (plain_in_flight_) {
+        // At most one password check per stream on the hashing pool (issue 10 point 5): an
+        // <auth/> behind an aborted PLAIN attempt whose check still runs waits for it, so
+        // pipelined <auth/><abort/> pairs queue no work (each abort still counts, below).
+        deferred_auth_ = auth;
+        state_ = State::Authenticating;
+        return;
+    }
     ++sasl_attempt_;
     std::string mech(auth.attr("mechanism"));
     auto offered = offered_mechanisms();
@@ -549,6 +579,8 @@ void C2sSession::handle_auth(const Element& auth) {
         std::string password = msg->password;
         state_ = State::Authenticating;
         plain_pending_ = true;
+        plain_in_flight_ = true;
+        plain_local_ = local;
         transport_.pause_reading();
         auto ok = std::make_shared<bool>(false);
         // PBKDF2 is deliberately slow: run it off the event loop.
@@ -601,6 +633,11 @@ void C2sSession::handle_auth(const Element& auth) {
 }
 
 void C2sSession::handle_sasl_response(const Element& response) {
+    if (deferred_auth_) {
+        deferred_auth_.reset();  // a response to an exchange that has not started
+        sasl_failure("malformed-request");
+        return;
+    }
     if (!scram_) {
         sasl_failure("malformed-request");
         return;
@@ -637,17 +674,27 @@ void C2sSession::handle_sasl_response(const Element& response) {
         return;
     }
     scram_.reset();
-    server_.throttle().record_failure(local, address_for_throttle(),
-                                      std::chrono::steady_clock::now());
+    if (step.password_checked) {
+        // Only a proof that was checked is a guess: a malformed message or a channel-binding
+        // mismatch never tested the password (old clients try -PLUS with a binding the
+        // connection lacks, then fall back, and must not lock their own address out).
+        server_.throttle().record_failure(local, address_for_throttle(),
+                                          std::chrono::steady_clock::now());
+    }
     sasl_failure(step.condition.empty() ? "not-authorized" : step.condition);
 }
 
 void C2sSession::finish_plain(const std::string& local, bool ok, std::uint64_t attempt) {
+    plain_in_flight_ = false;
     if (state_ == State::Closed || state_ == State::Closing) {
         return;
     }
     if (attempt != sasl_attempt_) {
-        // Aborted while the check ran; reading stays paused only for a newer PLAIN check.
+        // Aborted while the check ran: an <auth/> that waited for it starts now.
+        if (auto next = std::exchange(deferred_auth_, std::nullopt)) {
+            handle_auth(*next);
+        }
+        // Reading stays paused only for a newer PLAIN check.
         if (!plain_pending_) {
             transport_.resume_reading();
         }
@@ -679,6 +726,7 @@ void C2sSession::sasl_success(const std::string& localpart, std::string addition
     }
     send(success);
     authenticated_ = true;
+    unauthenticated_.release();
     localpart_ = localpart;
     state_ = State::WaitStreamOpen;
     stream_opened_by_us_ = false;  // RFC 6120 §6.4.6: the stream restarts (see above)

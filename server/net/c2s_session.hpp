@@ -13,6 +13,7 @@
 #include "server/auth/plain.hpp"
 #include "server/auth/scram.hpp"
 #include "server/core/session.hpp"
+#include "server/net/connection_gate.hpp"
 #include "server/net/transport.hpp"
 #include "server/xml/stream_parser.hpp"
 
@@ -26,6 +27,7 @@ struct C2sOptions {
     SSL_CTX* tls = nullptr;
     bool direct_tls = false;  // XEP-0368 port: TLS from the first byte
     bool take_over_tls = false;  // [tls] compact_connections: see tls_records.hpp
+    ConnectionGate* gate = nullptr;  // the loop's caps before login; null = no caps
 };
 
 class C2sSession final : public Session, private TransportHandler, private xml::StreamHandler {
@@ -34,6 +36,8 @@ public:
                LoopShared shared, std::uint64_t id);
     ~C2sSession() override;
 
+    // The "unauthenticated" ticket the listener got for this connection (given back at login).
+    void admit(ConnectionGate::Ticket ticket) { unauthenticated_ = std::move(ticket); }
     void start();
     void send(const Element& stanza) override;
     void close(std::string_view condition = {}, std::string_view text = {}) override;
@@ -103,6 +107,9 @@ private:
     bool left_registry_ = false;      // unbound and session_closed emitted (once)
     std::uint64_t sasl_attempt_ = 0;  // bumped by each <auth/> and <abort/>
     bool plain_pending_ = false;      // a PLAIN check for the current attempt runs off the loop
+    bool plain_in_flight_ = false;    // a PLAIN check (current or aborted) has not finished yet
+    std::string plain_local_;         // the account that check is for (throttling)
+    std::optional<Element> deferred_auth_;  // an <auth/> waiting for that check to finish
     bool in_feed_ = false;  // inside parser_.feed(): a restart must wait until it returns
     bool idle_check_armed_ = false;   // deadline_ is the idle check (in State::Active)
     std::chrono::steady_clock::time_point last_input_{};  // for the idle check
@@ -112,6 +119,9 @@ private:
     std::string throttle_key_;                    // remote_, or its /64 for IPv6
     std::string serial_;                          // reusable serialisation buffer
     std::string current_tag_;                     // top tag of the stanza being handled
+    ConnectionGate::Ticket unauthenticated_;      // held until SASL success
+    ConnectionGate::Ticket handshake_;            // held while the TLS handshake runs
+    bool admit_handshake();
 };
 
 }  // namespace haven::net

@@ -37,11 +37,25 @@ void Listener::accept() {
             return;
         }
         if (!ec) {
+            ConnectionGate::Ticket ticket;
+            if (auto* gate = self->options_.gate) {
+                boost::system::error_code ep_ec;
+                auto ep = socket.remote_endpoint(ep_ec);
+                ticket = gate->admit(ConnectionGate::Kind::Unauthenticated,
+                                     address_key(ep_ec ? "?" : ep.address().to_string()));
+                if (!ticket) {
+                    // Over the caps before login: closed before any parsing or TLS.
+                    self->refused(socket);
+                    self->accept();
+                    return;
+                }
+            }
             // Each session gets a distinct id across both listeners (odd/even would collide
             // otherwise): mix in the listening port.
             auto id = (static_cast<std::uint64_t>(self->port()) << 40) | self->next_id_++;
             auto session = std::make_shared<C2sSession>(self->server_, std::move(socket),
                                                         self->options_, self->shared_, id);
+            session->admit(std::move(ticket));
             self->track(session);
             session->start();
             self->accept_backoff_ = std::chrono::milliseconds(0);
@@ -65,6 +79,18 @@ void Listener::accept() {
             }
         });
     });
+}
+
+void Listener::refused(boost::asio::ip::tcp::socket& socket) {
+    boost::system::error_code ec;
+    socket.close(ec);
+    // One line per minute at most: a flood of refusals must not flood the log too.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ >= std::chrono::minutes(1)) {
+        last_refusal_log_ = now;
+        server_.log().warn("connections refused over the [limits] caps before login: ",
+                           options_.gate->refused(), " so far");
+    }
 }
 
 void Listener::track(const std::shared_ptr<C2sSession>& session) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,7 @@ public:
 private:
     void accept();
     void track(const std::shared_ptr<C2sSession>& session);
+    void refused(boost::asio::ip::tcp::socket& socket);
 
     Server& server_;
     boost::asio::ip::tcp::acceptor acceptor_;
@@ -42,6 +44,7 @@ private:
     // Weak: a session lives as long as its I/O; expired entries are pruned as the list grows.
     std::vector<std::weak_ptr<C2sSession>> sessions_;
     std::size_t prune_at_ = 64;
+    std::chrono::steady_clock::time_point last_refusal_log_{};
 };
 
 }  // namespace haven::net

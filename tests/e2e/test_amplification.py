@@ -94,7 +94,7 @@ class Amplification(unittest.TestCase):
         # 100 connections, each in the middle of a pre-auth stanza (8 KiB cap, 128 elements):
         # 7 KB of URI plus 120 elements. Each element used to copy the URI (840 KB per
         # connection, 84 MB in all); bound: 25 MiB of growth in all.
-        self.start(False, ["carol"])
+        self.start(False, ["carol"], {"limits.max_unauthenticated_per_address": 200})
         base = self.baseline()
         chunk = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' xmlns:p='%s'>%s" % (
             URI, "<p:a/>" * 120)

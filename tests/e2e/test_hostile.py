@@ -849,6 +849,147 @@ class ParallelGuessing(ServerCase):
             rs.close()
 
 
+# --- issue 10 point 5: caps before login, one password check per stream ------------------------
+
+class PreAuthCaps(ServerCase):
+    config = base_config(**{"limits.max_unauthenticated_per_address": 5,
+                            "limits.max_tls_handshakes_per_address": 2})
+
+    def refused_at_once(self, port: int) -> bool:
+        """True if the server closes a new connection without sending anything."""
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(stream_header().encode())
+            s.settimeout(2)
+            try:
+                return s.recv(4096) == b""
+            except ConnectionResetError:
+                return True
+            except socket.timeout:
+                return False
+        finally:
+            s.close()
+
+    def test_unauthenticated_connections_per_address(self):
+        logged_in = self.login("alice")  # holds no "unauthenticated" slot any more
+        holders = []
+        try:
+            for _ in range(5):
+                rs = RawStream(self.srv.c2s_port)
+                self.assertIsNotNone(rs.open_stream())
+                holders.append(rs)
+            start = time.monotonic()
+            self.assertTrue(self.refused_at_once(self.srv.c2s_port))
+            self.assertTrue(self.refused_at_once(self.srv.direct_tls_port))
+            self.assertLess(time.monotonic() - start, 2)
+            # The logged-in stream is untouched.
+            self.assertTrue(logged_in.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/>"
+                                           "</iq>"))
+            self.assertIsNotNone(logged_in.read_match(r"<iq[^>]*id='p'", timeout=5))
+            # One slot frees up, one more connection gets in.
+            holders.pop().close()
+            deadline = time.monotonic() + 5
+            rs = None
+            while time.monotonic() < deadline:
+                rs = RawStream(self.srv.c2s_port)
+                if rs.open_stream(timeout=2) is not None:
+                    break
+                rs.close()
+                rs = None
+                time.sleep(0.05)
+            self.assertIsNotNone(rs, "no slot after one holder left")
+            holders.append(rs)
+        finally:
+            for rs in holders:
+                rs.close()
+            logged_in.close()
+        self.assertIn("connections refused over the [limits] caps", self.srv.log_contents())
+        self.assert_alive()
+
+    def test_tls_handshakes_in_progress(self):
+        # Two direct-TLS connections that never send a ClientHello hold both handshake slots.
+        stalled = [socket.create_connection(("127.0.0.1", self.srv.direct_tls_port), timeout=5)
+                   for _ in range(2)]
+        try:
+            time.sleep(0.2)
+            self.assertTrue(self.refused_at_once(self.srv.direct_tls_port))
+            # STARTTLS is refused with <failure/> while they wait.
+            rs = RawStream(self.srv.c2s_port)
+            try:
+                self.assertIsNotNone(rs.open_stream())
+                self.assertTrue(rs.send("<starttls xmlns='%s'/>" % NS_TLS))
+                self.assertIsNotNone(rs.read_until("<failure xmlns='%s'/>" % NS_TLS, 5))
+                self.assertTrue(rs.wait_closed(5))
+            finally:
+                rs.close()
+        finally:
+            for s in stalled:
+                s.close()
+        self.assert_alive()
+
+
+class SaslBounds(ServerCase):
+    config = base_config(**{"sasl.max_failures_per_address": 10,
+                            "sasl.max_failures_per_account": 1000})
+
+    def test_pipelined_auth_abort_pairs_count_and_queue_nothing(self):
+        rs = RawStream(self.srv.c2s_port)
+        try:
+            self.assertIsNotNone(rs.open_stream())
+            self.assertIsNotNone(rs.starttls())
+            pair = ("<auth xmlns='%s' mechanism='PLAIN'>%s</auth><abort xmlns='%s'/>"
+                    % (NS_SASL, b64("\0bob\0" + PASSWORD), NS_SASL))
+            self.assertTrue(rs.send(pair * 30))
+            outcomes = []
+            for _ in range(30):
+                m = rs.read_match(SASL_OUTCOME_RX, timeout=10)
+                if m is None:
+                    break
+                outcomes.append(m.group(0))
+            # Each pair ends with <aborted/> (RFC 6120 §6.4.4); an <auth/> behind a check that
+            # still runs waits for it instead of queueing another one on the hashing pool.
+            self.assertEqual(len(outcomes), 30, outcomes[-3:])
+            self.assertTrue(all("<aborted/>" in o for o in outcomes), outcomes)
+            self.assertIsNone(rs.read_match(SASL_OUTCOME_RX, timeout=0.5))
+        finally:
+            rs.close()
+        # The aborted and refused attempts counted: the right password is throttled now.
+        rs = RawStream(self.srv.c2s_port)
+        try:
+            self.assertIsNotNone(rs.open_stream())
+            self.assertIsNotNone(rs.starttls())
+            self.assertFalse(rs.sasl_plain("bob", PASSWORD))
+        finally:
+            rs.close()
+
+
+class SaslMismatchesDoNotCount(ServerCase):
+    config = base_config(**{"sasl.max_failures_per_address": 3,
+                            "sasl.max_failures_per_account": 3})
+
+    def test_channel_binding_mismatches_never_lock_out(self):
+        # Ten -PLUS exchanges whose binding data does not match: the proof is never checked,
+        # so they are no password guesses (an old client falling back must not lock itself out).
+        for _ in range(10):
+            rs = TlsUniqueStream(self.srv.c2s_port)
+            try:
+                self.assertIsNotNone(rs.open_stream())
+                self.assertIsNotNone(rs.starttls())
+                s = Scram(rs, "SCRAM-SHA-256-PLUS", "bob", PASSWORD, cb_type="tls-unique",
+                          cb_data=b"\x00" * 12)
+                self.assertFalse(s.run())
+                self.assertIn("<not-authorized", s.outcome_xml)
+            finally:
+                rs.close()
+        rs = RawStream(self.srv.c2s_port)
+        try:
+            self.assertIsNotNone(rs.open_stream())
+            self.assertIsNotNone(rs.starttls())
+            self.assertTrue(rs.sasl_plain("bob", PASSWORD), "locked out by mismatches")
+        finally:
+            rs.close()
+
+
 class SaslWithoutPlus(ServerCase):
     # Without -PLUS on offer a client answering "y" did nothing wrong.
     config = base_config(**{"sasl.mechanisms": ["SCRAM-SHA-256", "SCRAM-SHA-1"]})

@@ -288,6 +288,18 @@ level = "warn"
 [peersupport]
 enabled = false
 EOF
+    # Everything comes from 127.0.0.1, so the caps before login (one address's share of
+    # connections and TLS handshakes in progress) would throttle the generator, not measure
+    # the server: lift them, like Prosody's and ejabberd's rate limits. Older builds lack them.
+    if "$havend_bin" --print-example-config 2>/dev/null | grep -q max_unauthenticated_per_address; then
+        cat >> "$dir/havend.toml" <<EOF
+[limits]
+max_unauthenticated_per_address = 1000000
+max_unauthenticated = 1000000
+max_tls_handshakes_per_address = 1000000
+max_tls_handshakes = 1000000
+EOF
+    fi
     local have
     have=$("$havenctl_bin" --config "$dir/havend.toml" user list 2>/dev/null | grep -c '^bench' || true)
     local accounts=$havend_accounts

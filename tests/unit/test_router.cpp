@@ -11,25 +11,13 @@
 #include "server/core/server.hpp"
 #include "server/storage/user_store.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "tests/support/fake_session.hpp"
 
 using namespace haven;
 
 namespace {
 
-class FakeSession final : public Session {
-public:
-    FakeSession(std::uint64_t id, Jid jid, int prio, bool avail) : Session(id) {
-        set_jid(std::move(jid));
-        priority = prio;
-        available = avail;
-    }
-    void send(const Element& stanza) override { sent.push_back(stanza); }
-    void close(std::string_view condition, std::string_view) override {
-        closed_with = std::string(condition);
-    }
-    std::vector<Element> sent;
-    std::string closed_with;
-};
+using haven::testing::FakeSession;
 
 struct Fixture {
     Fixture() {

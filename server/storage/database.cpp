@@ -14,7 +14,7 @@
 namespace haven::storage {
 namespace {
 
-constexpr int busy_timeout_ms = 2000;
+constexpr std::chrono::milliseconds default_busy_timeout{2000};
 
 // SQL text carries no user data (values are bound), so a prefix of it is safe in messages.
 std::string sql_excerpt(std::string_view sql) {
@@ -197,7 +197,7 @@ Database::~Database() {
 
 void Database::configure(bool in_memory) {
     sqlite3_extended_result_codes(db_.get(), 1);
-    sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+    set_busy_timeout(default_busy_timeout);
     exec("PRAGMA foreign_keys=ON");
     {
         // Account deletion relies on ON DELETE CASCADE: refuse a build that ignores FKs.
@@ -302,6 +302,12 @@ std::int64_t Database::data_version() {
         throw StorageError("storage: PRAGMA data_version returned nothing");
     }
     return st.column_int64(0);
+}
+
+void Database::set_busy_timeout(std::chrono::milliseconds timeout) {
+    const auto ms = std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, 60'000);
+    sqlite3_busy_timeout(db_.get(), static_cast<int>(ms));
+    busy_timeout_ = std::chrono::milliseconds(ms);
 }
 
 std::int64_t Database::changes() const { return sqlite3_changes64(db_.get()); }

@@ -1,6 +1,7 @@
 // SQLite connection: cached prepared statements, transactions, numbered per-component migrations.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -114,6 +115,12 @@ public:
     // the last call; this connection's own commits don't change it.
     std::int64_t data_version();
 
+    // How long a statement waits for another connection's lock before failing with a busy
+    // StorageError. open() sets 2000 ms (right for the admin CLI); havend's event loop sets a
+    // few ms ([storage] busy_timeout_ms) so that no write can stall message routing.
+    void set_busy_timeout(std::chrono::milliseconds timeout);
+    std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
+
     std::int64_t changes() const;  // rows changed by the last INSERT/UPDATE/DELETE
     std::int64_t last_insert_rowid() const;
 
@@ -124,6 +131,23 @@ private:
 
     std::unique_ptr<sqlite3, Close> db_;  // declared first: statements are finalised before close
     StringMap<std::unique_ptr<Statement>> cache_;
+    std::chrono::milliseconds busy_timeout_{0};
+};
+
+// Sets a busy timeout for one scope (e.g. 0 for a retry that must not wait), then restores it.
+class ScopedBusyTimeout {
+public:
+    ScopedBusyTimeout(Database& db, std::chrono::milliseconds timeout)
+        : db_(db), saved_(db.busy_timeout()) {
+        db_.set_busy_timeout(timeout);
+    }
+    ~ScopedBusyTimeout() { db_.set_busy_timeout(saved_); }
+    ScopedBusyTimeout(const ScopedBusyTimeout&) = delete;
+    ScopedBusyTimeout& operator=(const ScopedBusyTimeout&) = delete;
+
+private:
+    Database& db_;
+    std::chrono::milliseconds saved_;
 };
 
 // BEGIN IMMEDIATE (takes the write lock up front, so a read-then-write never fails half way with

@@ -23,6 +23,7 @@
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/net/c2s_session.hpp"
+#include "server/storage/error.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "server/xmpp/stanza.hpp"
 
@@ -176,7 +177,17 @@ private:
             send_error(*session, iq, "internal-server-error");
             return;
         }
-        if (!server_.accounts().create(local, *creds)) {
+        bool created = false;
+        try {
+            created = server_.accounts().create(local, *creds);
+        } catch (const storage::StorageError& e) {
+            // Runs after offload(), outside the router's guard: nothing may escape to io.run().
+            // A database locked by another process is temporary (type wait): try again.
+            log_.warn("register: cannot store the new account: ", e.what());
+            send_error(*session, iq, e.busy() ? "resource-constraint" : "internal-server-error");
+            return;
+        }
+        if (!created) {
             send_error(*session, iq, "conflict");  // taken while we were hashing
             return;
         }
@@ -269,7 +280,15 @@ private:
                 }
                 self->changing_.erase(id);
                 auto s = session.lock();
-                bool ok = *creds && self->server_.accounts().set_credentials(local, **creds);
+                bool ok = false;
+                bool busy = false;
+                try {
+                    ok = *creds && self->server_.accounts().set_credentials(local, **creds);
+                } catch (const storage::StorageError& e) {
+                    // Outside the router's guard (after offload): never let it reach io.run().
+                    self->log_.warn("register: cannot store the new password: ", e.what());
+                    busy = e.busy();
+                }
                 if (ok) {
                     self->log_.info("register: password changed in-band");
                     self->close_other_sessions(local, id);
@@ -280,7 +299,7 @@ private:
                 if (ok) {
                     s->send(make_result(iq));
                 } else {
-                    send_error(*s, iq, "internal-server-error");
+                    send_error(*s, iq, busy ? "resource-constraint" : "internal-server-error");
                 }
             });
         return Flow::Stop;

@@ -27,9 +27,12 @@ struct Blob {
 
 // One prepared statement. Values are bound by copy (SQLITE_TRANSIENT), so the caller's strings
 // need not outlive the call. Indices are 1-based for bind, 0-based for columns, as in SQLite.
+class Database;
+
 class Statement {
 public:
-    Statement(sqlite3* db, std::string_view sql);
+    // `owner` (optional) is told when a step meets a lock held by another connection.
+    Statement(sqlite3* db, std::string_view sql, Database* owner = nullptr);
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
 
@@ -58,6 +61,7 @@ private:
     [[noreturn]] void fail(std::string_view what, int rc) const;
 
     sqlite3* db_;
+    Database* owner_;
     std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
 };
 
@@ -126,12 +130,19 @@ public:
 
 private:
     friend class Transaction;
+    friend class Statement;
     bool in_transaction() const;
+    // After one statement waited the full busy timeout in vain, the next ones fail at once for
+    // a short while: a lock held for seconds costs the loop one busy timeout, not one per write.
+    void note_busy();
+    void end_fast_fail_if_due();
     void configure(bool in_memory);
 
     std::unique_ptr<sqlite3, Close> db_;  // declared first: statements are finalised before close
     StringMap<std::unique_ptr<Statement>> cache_;
     std::chrono::milliseconds busy_timeout_{0};
+    bool fast_fail_ = false;
+    std::chrono::steady_clock::time_point fast_fail_until_{};
 };
 
 // Sets a busy timeout for one scope (e.g. 0 for a retry that must not wait), then restores it.

@@ -465,8 +465,9 @@ TEST_CASE("personal data is ciphertext on disk") {
         auto db = Database::open(file);
         UserStore users(*db);
         REQUIRE(users.create(make_user("alice")));
-        REQUIRE(OfflineStore(*db, box).push(
-            "alice", 1, "<message><body>" + secret_msg + "</body></message>", 10));
+        REQUIRE(OfflineStore(*db, box).push("alice", 1,
+                                            "<message><body>" + secret_msg + "</body></message>",
+                                            10) == PushResult::Stored);
         KeyValueStore(*db, &box).put("alice", "vcard", "", secret_vcard);
         // Control: an unencrypted value, proving the scan below sees the real bytes.
         RosterStore(*db).put("alice",

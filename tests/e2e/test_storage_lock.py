@@ -228,6 +228,96 @@ class StorageLockTest(unittest.TestCase):
         self.assertEqual(offline_rows(self.srv, "away"), [])
 
 
+class LockedIqSetTest(unittest.TestCase):
+    """Issue 10 §6: an IQ set that must write answers a temporary error (type wait) within a
+    few ms while another process holds the lock, instead of stalling ~2 s; it works again once
+    the lock is gone."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TestServer()
+        cls.srv.add_user("dora", PASSWORD)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def iq(self, rs: RawStream, iq_id: str, payload: str) -> tuple:
+        start = time.monotonic()
+        self.assertTrue(rs.send("<iq type='set' id='%s'>%s</iq>" % (iq_id, payload)))
+        m = rs.read_match(r"<iq\b[^>]*id='%s'[^>]*(?:/>|>.*?</iq>)" % iq_id, timeout=10)
+        self.assertIsNotNone(m, "no answer to %s" % iq_id)
+        return m.group(0), time.monotonic() - start
+
+    def test_iq_sets_during_lock_answer_wait(self):
+        rs = RawStream(self.srv.direct_tls_port, direct_tls=True)
+        self.assertIsNotNone(rs.login("dora", PASSWORD, resource="r", timeout=10))
+        sets = {
+            "vcard": "<vCard xmlns='vcard-temp'><FN>Dora</FN></vCard>",
+            "roster": "<query xmlns='jabber:iq:roster'><item jid='eve@localhost'/></query>",
+            "private": "<query xmlns='jabber:iq:private'><n xmlns='urn:x:notes'>hi</n></query>",
+            "block": "<block xmlns='urn:xmpp:blocking'><item jid='mallory@localhost'/></block>",
+        }
+        path = os.path.join(self.srv.data_dir, "haven.sqlite")
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, "2"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            r, _, _ = select.select([locker.stdout], [], [], 10)
+            self.assertTrue(r and locker.stdout.readline().strip() == "locked")
+            for name, payload in sets.items():
+                reply, took = self.iq(rs, "locked-" + name, payload)
+                self.assertIn("type='error'", reply, name)
+                self.assertRegex(reply, r"<error type='wait'><resource-constraint", name)
+                self.assertLess(took, 0.5, "%s waited %.2f s for the lock" % (name, took))
+            self.assertEqual(locker.wait(10), 0)
+        finally:
+            if locker.poll() is None:
+                locker.kill()
+                locker.wait(5)
+            locker.stdout.close()
+        for name, payload in sets.items():
+            reply, _ = self.iq(rs, "free-" + name, payload)
+            self.assertIn("type='result'", reply, name)
+        rs.close()
+
+
+class StoreByteQuotaTest(unittest.TestCase):
+    """Issue 10 §2: private XML storage has a byte quota besides its item count."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TestServer({"private.quota_bytes": 8192, "private.max_bytes": 4096})
+        cls.srv.add_user("fred", PASSWORD)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def test_private_total_bytes(self):
+        rs = RawStream(self.srv.direct_tls_port, direct_tls=True)
+        self.assertIsNotNone(rs.login("fred", PASSWORD, resource="r", timeout=10))
+        answers = []
+        for n in range(4):  # 4 x 3 KB fragments: the third no longer fits in 8 KiB
+            rs.send("<iq type='set' id='p%d'><query xmlns='jabber:iq:private'>"
+                    "<n%d xmlns='urn:x:n%d'>%s</n%d></query></iq>" % (n, n, n, "z" * 3000, n))
+            m = rs.read_match(r"<iq\b[^>]*id='p%d'[^>]*(?:/>|>.*?</iq>)" % n, timeout=10)
+            self.assertIsNotNone(m)
+            answers.append(m.group(0))
+        self.assertIn("type='result'", answers[0])
+        self.assertIn("type='result'", answers[1])
+        for a in answers[2:]:
+            self.assertIn("not-acceptable", a)
+        # Replacing a stored fragment with a smaller one still works.
+        rs.send("<iq type='set' id='small'><query xmlns='jabber:iq:private'>"
+                "<n0 xmlns='urn:x:n0'>short</n0></query></iq>")
+        m = rs.read_match(r"<iq\b[^>]*id='small'[^>]*(?:/>|>.*?</iq>)", timeout=10)
+        self.assertIsNotNone(m)
+        self.assertIn("type='result'", m.group(0))
+        rs.close()
+
+
 class OfflineByteQuotaTest(unittest.TestCase):
     """Issue 10 §2: offline storage is bounded in bytes per recipient, not only in messages."""
 

@@ -26,6 +26,7 @@
 #include "server/storage/error.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "server/xmpp/stanza.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -69,7 +70,10 @@ public:
                    [this](StanzaEvent& ev) { return unauthenticated(ev); });
             m.every(std::chrono::minutes(1), [this] { prune(); });
         }
-        auto handler = [this](StanzaEvent& ev) { return authenticated(ev); };
+        auto handler = [this](StanzaEvent& ev) {
+            // Cancelling an account (§3.2) deletes it on the loop: a lock answers type wait.
+            return retry_later_if_busy(server_, ev, [&] { return authenticated(ev); });
+        };
         for (auto type : {IqType::Get, IqType::Set}) {
             m.hook_iq(type, Target::Host, ns::register_, handler);
             m.hook_iq(type, Target::Bare, ns::register_, handler);

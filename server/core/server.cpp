@@ -207,6 +207,9 @@ void Server::offload(std::function<void()> work, std::function<void()> done) {
 }
 
 void Server::delete_user(const std::string& localpart) {
+    // Takes the write lock first: if another process holds the database, this throws (busy)
+    // before any session is closed or any module forgot the user.
+    storage::Transaction tx(*db_);
     user_deleted.emit(localpart);
     // Copy: closing a session unbinds it from the list we would be iterating.
     auto sessions = sessions_.of(localpart);
@@ -214,6 +217,7 @@ void Server::delete_user(const std::string& localpart) {
         s->close("not-authorized", "account deleted");
     }
     users_->remove(localpart);  // cascades to every per-user table
+    tx.commit();
 }
 
 // ---- ModuleRegistry / ModuleContext ----

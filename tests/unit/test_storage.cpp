@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
@@ -397,6 +398,38 @@ TEST_CASE("offline: a write lock held by another connection queues, never waits"
     CHECK(bob[0].payload == "<message id='b'/>");
     CHECK(bob[0].id > 0);
     CHECK(offline.push("alice", 6, "<message id='3'/>", 10) == PushResult::Stored);
+}
+
+TEST_CASE("a lock held by another connection costs one busy timeout, then writes fail at once") {
+    TempDir dir;
+    const auto path = dir / "haven.sqlite";
+    auto db = Database::open(path);
+    UserStore users(*db);
+    REQUIRE(users.create(make_user("alice")));
+    auto box = SecretBox::ephemeral();
+    KeyValueStore kv(*db, &box);
+    db->set_busy_timeout(std::chrono::milliseconds(150));
+    auto other = Database::open(path);
+    other->exec("BEGIN EXCLUSIVE");
+    using clock = std::chrono::steady_clock;
+    auto start = clock::now();
+    try {
+        kv.put("alice", "vcard", "", "<vCard/>");
+        FAIL("the write went through a held lock");
+    } catch (const StorageError& e) {
+        CHECK(e.busy());
+    }
+    CHECK(clock::now() - start >= std::chrono::milliseconds(100));  // waited once
+    start = clock::now();
+    for (int i = 0; i < 20; ++i) {
+        CHECK_THROWS_AS(kv.put("alice", "vcard", "", "<vCard/>"), StorageError);
+    }
+    CHECK(clock::now() - start < std::chrono::milliseconds(100));  // then failed at once
+    CHECK(kv.get("alice", "vcard", "") == std::nullopt);            // reads still work (WAL)
+    other->exec("COMMIT");
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the fast-fail period ends
+    kv.put("alice", "vcard", "", "<vCard/>");
+    CHECK(kv.get("alice", "vcard", "") == std::optional<std::string>("<vCard/>"));
 }
 
 TEST_CASE("offline: shutdown flush waits a bounded time, then reports what is left") {

@@ -228,6 +228,58 @@ class StorageLockTest(unittest.TestCase):
         self.assertEqual(offline_rows(self.srv, "away"), [])
 
 
+class ShutdownWithQueuedWritesTest(unittest.TestCase):
+    """Issue 10 §6: SIGTERM while offline messages wait in memory for a held lock: havend waits
+    (bounded) for the lock to go, writes them, exits cleanly; after a restart the recipient
+    gets them all, in order."""
+
+    def test_sigterm_flushes_queued_offline_messages(self):
+        with TestServer() as srv:
+            srv.add_user("sam", PASSWORD)
+            srv.add_user("away", PASSWORD)
+            srv.start()
+            rs = RawStream(srv.direct_tls_port, direct_tls=True)
+            self.assertIsNotNone(rs.login("sam", PASSWORD, resource="r", timeout=10))
+            path = os.path.join(srv.data_dir, "haven.sqlite")
+            locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, "2.5"],
+                                      stdout=subprocess.PIPE, text=True)
+            try:
+                r, _, _ = select.select([locker.stdout], [], [], 10)
+                self.assertTrue(r and locker.stdout.readline().strip() == "locked")
+                bodies = ["queued-%d" % n for n in range(5)]
+                for body in bodies:
+                    rs.send("<message to='away@localhost' type='chat' id='%s'><body>%s</body>"
+                            "</message>" % (body, body))
+                rs.send("<iq type='get' id='sync' to='localhost'>"
+                        "<ping xmlns='urn:xmpp:ping'/></iq>")
+                text = rs.read_until("id='sync'", timeout=5)
+                self.assertIsNotNone(text)
+                self.assertNotIn("type='error'", text)
+                rs.close()
+                self.assertEqual(offline_rows(srv, "away"), [])  # still only in memory
+                start = time.monotonic()
+                status = srv.stop()  # the lock goes ~2 s later; havend waits at most 5 s
+                took = time.monotonic() - start
+                self.assertEqual(locker.wait(10), 0)
+            finally:
+                if locker.poll() is None:
+                    locker.kill()
+                    locker.wait(5)
+                locker.stdout.close()
+            self.assertEqual(status, 0)
+            self.assertLess(took, 9.0)
+            self.assertIn("queued offline messages written at shutdown", srv.log_contents())
+            self.assertEqual(len(offline_rows(srv, "away")), len(bodies))
+            srv.start()
+            away = RawStream(srv.direct_tls_port, direct_tls=True)
+            self.assertIsNotNone(away.login("away", PASSWORD, resource="p", timeout=10))
+            away.send("<presence/>")
+            got = collect(away, len(bodies) + 1, timeout=5)
+            away.close()
+            self.assertEqual([re.search(rb"<body>([^<]*)</body>", m).group(1).decode()
+                              for m in got], bodies)
+
+
 class LockedIqSetTest(unittest.TestCase):
     """Issue 10 §6: an IQ set that must write answers a temporary error (type wait) within a
     few ms while another process holds the lock, instead of stalling ~2 s; it works again once

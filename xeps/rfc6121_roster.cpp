@@ -12,8 +12,8 @@
 #include "server/core/server.hpp"
 #include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
-#include "xeps/storage_guard.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {

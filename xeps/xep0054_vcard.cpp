@@ -7,9 +7,9 @@
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/storage/kv_store.hpp"
-#include "xeps/storage_guard.hpp"
 #include "server/xml/stream_parser.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {

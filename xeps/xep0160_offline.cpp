@@ -5,12 +5,13 @@
 // XEP-0085 chat states and routing metadata; XEP-0334 hints override that (<no-store/> is never
 // stored and bounces like any unstored message, <store/> is always stored). A full queue bounces
 // with <service-unavailable/> (XEP-0160 §2 step 3), whether by count or by bytes; a stanza larger
-// than [limits] max_stanza_bytes once serialised is never stored (policy-violation). When a resource sends its first available
-// presence with a non-negative priority, every stored message goes to that resource with a
-// XEP-0203 delay stamp and is then deleted (deliver-then-delete). The store commits each message
-// before the sender's stream moves on, so a stored message survives a crash of havend; while
-// another process locks the database, OfflineStore queues it in memory instead of waiting
-// (server/storage/README.md), and a full queue answers <resource-constraint/> (type wait).
+// than [limits] max_stanza_bytes once serialised is never stored (policy-violation). When a
+// resource sends its first available presence with a non-negative priority, every stored message
+// goes to that resource with a XEP-0203 delay stamp and is then deleted (deliver-then-delete). The
+// store commits each message before the sender's stream moves on, so a stored message survives a
+// crash of havend; while another process locks the database, OfflineStore queues it in memory
+// instead of waiting (server/storage/README.md), and a full queue answers <resource-constraint/>
+// (type wait).
 #include <chrono>
 #include <cstdint>
 #include <ctime>

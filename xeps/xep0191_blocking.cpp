@@ -14,9 +14,9 @@
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/storage/kv_store.hpp"
-#include "xeps/storage_guard.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 

@@ -128,7 +128,8 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
     users_ = std::make_unique<storage::UserStore>(*db_);
     roster_ = std::make_unique<storage::RosterStore>(*db_);
     storage::DeferredLimits deferred;
-    deferred.max_messages = static_cast<std::size_t>(config_.get_int("storage", "write_queue_messages"));
+    deferred.max_messages =
+        static_cast<std::size_t>(config_.get_int("storage", "write_queue_messages"));
     deferred.max_bytes = static_cast<std::size_t>(config_.get_int("storage", "write_queue_bytes"));
     offline_ = std::make_unique<storage::OfflineStore>(*db_, *secret_box_, &io_, deferred);
     kv_ = std::make_unique<storage::KeyValueStore>(*db_, secret_box_.get());
@@ -188,7 +189,8 @@ void Server::load_modules() {
     }
     // Startup (migrations above) may wait the default 2 s for a lock; from now on the event
     // loop serves clients and must never wait that long (issue 10 §6, server/storage/README.md).
-    db_->set_busy_timeout(std::chrono::milliseconds(config_.get_int("storage", "busy_timeout_ms")));
+    db_->set_busy_timeout(
+        std::chrono::milliseconds(config_.get_int("storage", "busy_timeout_ms")));
 }
 
 std::vector<std::string> Server::loaded_modules() const {

@@ -238,7 +238,8 @@ Statement& Database::prepare_cached(std::string_view sql) {
     end_fast_fail_if_due();
     auto it = cache_.find(sql);
     if (it == cache_.end()) {
-        it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_.get(), sql, this)).first;
+        it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_.get(), sql, this))
+                 .first;
     } else {
         it->second->reset();
     }

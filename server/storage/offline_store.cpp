@@ -1,4 +1,4 @@
-// OfflineStore: XEP-0160 messages held for offline users, encrypted at rest, never stalling the loop.
+// OfflineStore: XEP-0160 messages for offline users, sealed at rest, never stalling the loop.
 #include "server/storage/offline_store.hpp"
 
 #include <algorithm>

@@ -387,7 +387,7 @@ TEST_CASE("offline: a write lock held by another connection queues, never waits"
     CHECK(offline.remove("alice", ids) == 3);
     CHECK(offline.list("alice").empty());  // exactly once, even before the DELETE ran
     CHECK(offline.count("alice") == 0);
-    CHECK(offline.queued() == 1);          // bob's
+    CHECK(offline.queued() == 1);  // bob's
 
     other->exec("COMMIT");
     CHECK(offline.flush());
@@ -425,7 +425,7 @@ TEST_CASE("a lock held by another connection costs one busy timeout, then writes
         CHECK_THROWS_AS(kv.put("alice", "vcard", "", "<vCard/>"), StorageError);
     }
     CHECK(clock::now() - start < std::chrono::milliseconds(100));  // then failed at once
-    CHECK(kv.get("alice", "vcard", "") == std::nullopt);            // reads still work (WAL)
+    CHECK(kv.get("alice", "vcard", "") == std::nullopt);           // reads still work (WAL)
     other->exec("COMMIT");
     std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the fast-fail period ends
     kv.put("alice", "vcard", "", "<vCard/>");

@@ -10,8 +10,10 @@
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
+#include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -52,9 +54,12 @@ public:
           max_items_(static_cast<std::size_t>(m.opt_int("max_items"))),
           max_name_bytes_(static_cast<std::size_t>(m.opt_int("max_name_bytes"))),
           max_group_bytes_(static_cast<std::size_t>(m.opt_int("max_group_bytes"))),
-          max_groups_(static_cast<std::size_t>(m.opt_int("max_groups"))) {
+          max_groups_(static_cast<std::size_t>(m.opt_int("max_groups"))),
+          quota_bytes_(static_cast<std::size_t>(m.opt_int("quota_bytes"))) {
         m.hook_iq(IqType::Get, Target::Bare, ns::roster, [this](StanzaEvent& e) { return get(e); });
-        m.hook_iq(IqType::Set, Target::Bare, ns::roster, [this](StanzaEvent& e) { return set(e); });
+        m.hook_iq(IqType::Set, Target::Bare, ns::roster, [this](StanzaEvent& e) {
+            return retry_later_if_busy(server_, e, [&] { return set(e); });
+        });
         server_.provide<RosterService>(this);
     }
     ~Roster() override {
@@ -232,14 +237,37 @@ private:
         item.contact = contact;
         item.name = std::move(name);
         item.groups = std::move(groups);
+        // Counts and per-field caps alone allow items x groups x group bytes (~100 MB): the
+        // whole roster also has a byte quota (issue 10 §2).
+        std::size_t total = item_bytes(item);
+        for (const auto& other : server_.roster().get_all(local)) {
+            if (other.contact != contact) {
+                total += item_bytes(other);
+            }
+        }
+        if (total > quota_bytes_) {
+            e.reply_error("not-acceptable", "the roster would exceed its storage quota of " +
+                                                std::to_string(quota_bytes_) + " bytes");
+            return Flow::Stop;
+        }
+        storage::Transaction tx(server_.db());  // row and flag together, or neither
         server_.roster().put(local, item);
         if (hidden_flag) {
             // The user now has the contact in the roster; the pending request stays (ask_in).
             server_.kv().remove(local, roster_kv::hidden, contact);
         }
+        tx.commit();
         push(local, item);
         e.reply(make_result(e.stanza));
         return Flow::Stop;
+    }
+
+    static std::size_t item_bytes(const RosterItem& item) {
+        std::size_t n = item.contact.size() + item.name.size() + item.pending_subscribe.size();
+        for (const auto& g : item.groups) {
+            n += g.size();
+        }
+        return n;
     }
 
     // RFC 6121 §2.5.
@@ -251,11 +279,13 @@ private:
             return Flow::Stop;
         }
         const bool approved = flag(local, roster_kv::approved, contact);
+        storage::Transaction tx(server_.db());
         server_.roster().remove(local, contact);
         server_.kv().remove(local, roster_kv::approved, contact);
         if (hidden_flag) {
             server_.kv().remove(local, roster_kv::hidden, contact);
         }
+        tx.commit();
         push_removed(local, contact);
         e.reply(make_result(e.stanza));
 
@@ -292,6 +322,7 @@ private:
     std::size_t max_name_bytes_;
     std::size_t max_group_bytes_;
     std::size_t max_groups_;
+    std::size_t quota_bytes_;
     std::uint64_t push_counter_ = 0;
 };
 
@@ -310,4 +341,8 @@ HAVEN_MODULE(roster, "RFC 6121: roster management (with XEP-0237 versioning)", h
              haven::config::opt_int("roster", "max_group_bytes", 1023, 1, 65535,
                                     "Longest roster group name, in bytes (RFC 6121 §2.3.3)."),
              haven::config::opt_int("roster", "max_groups", 100, 1, 10000,
-                                    "Most groups one roster item may be in."))
+                                    "Most groups one roster item may be in."),
+             haven::config::opt_int("roster", "quota_bytes", 1024 * 1024, 4096,
+                                    256 * 1024 * 1024,
+                                    "Bytes of names, groups and JIDs one user's roster may hold; "
+                                    "a roster set beyond it gets not-acceptable."))

@@ -11,6 +11,7 @@
 #include "server/storage/kv_store.hpp"
 #include "server/xml/stream_parser.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -26,12 +27,15 @@ public:
     explicit PrivateStorage(ModuleContext& m)
         : server_(m.server()),
           max_bytes_(static_cast<std::size_t>(m.opt_int("max_bytes"))),
-          max_items_(static_cast<std::size_t>(m.opt_int("max_items"))) {
+          max_items_(static_cast<std::size_t>(m.opt_int("max_items"))),
+          quota_bytes_(static_cast<std::size_t>(m.opt_int("quota_bytes"))) {
         m.add_feature(std::string(ns::private_xml));
         m.hook_iq(IqType::Get, Target::Bare, ns::private_xml,
                   [this](StanzaEvent& e) { return handle(e, false); });
         m.hook_iq(IqType::Set, Target::Bare, ns::private_xml,
-                  [this](StanzaEvent& e) { return handle(e, true); });
+                  [this](StanzaEvent& e) {
+                      return retry_later_if_busy(server_, e, [&] { return handle(e, true); });
+                  });
     }
 
 private:
@@ -118,6 +122,22 @@ private:
             e.reply_error("policy-violation", "too many private XML fragments");
             return Flow::Stop;
         }
+        // max_items x max_bytes would allow 6 MB per user: the total has a quota of its own
+        // (issue 10 §2). Sizes as stored (sealed when the server encrypts at rest).
+        std::size_t total = 0;
+        for (const auto& [k, size] : kv.value_sizes(user, store)) {
+            bool replaced = std::any_of(writes.begin(), writes.end(),
+                                        [&](const auto& w) { return w.first == k; });
+            total += replaced ? 0 : size;
+        }
+        for (const auto& [k, v] : writes) {
+            total += v.size();
+        }
+        if (total > quota_bytes_) {
+            e.reply_error("not-acceptable", "private XML storage would exceed its quota of " +
+                                                std::to_string(quota_bytes_) + " bytes");
+            return Flow::Stop;
+        }
         for (const auto& [k, v] : writes) {
             if (v.empty()) {
                 kv.remove(user, store, k);
@@ -132,6 +152,7 @@ private:
     Server& server_;
     std::size_t max_bytes_;
     std::size_t max_items_;
+    std::size_t quota_bytes_;
 };
 
 std::unique_ptr<PrivateStorage> load(ModuleContext& m) {
@@ -147,4 +168,8 @@ HAVEN_MODULE(private, "XEP-0049: Private XML Storage", haven::xeps::load,
                                     "larger ones get policy-violation."),
              haven::config::opt_int("private", "max_items", 100, 1, 10000,
                                     "How many fragments (distinct element name + namespace) one "
-                                    "user may store."))
+                                    "user may store."),
+             haven::config::opt_int("private", "quota_bytes", 1024 * 1024, 4096,
+                                    256 * 1024 * 1024,
+                                    "Bytes of private XML one user may store in all; a set "
+                                    "beyond it gets not-acceptable."))

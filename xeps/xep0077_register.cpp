@@ -24,8 +24,10 @@
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/net/c2s_session.hpp"
+#include "server/storage/error.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "server/xmpp/stanza.hpp"
+#include "xeps/storage_guard.hpp"
 #include "xeps/xep0077_register.hpp"
 
 namespace haven::xeps {
@@ -70,7 +72,10 @@ public:
                    [this](StanzaEvent& ev) { return unauthenticated(ev); });
             m.every(std::chrono::minutes(1), [this] { prune(); });
         }
-        auto handler = [this](StanzaEvent& ev) { return authenticated(ev); };
+        auto handler = [this](StanzaEvent& ev) {
+            // Cancelling an account (§3.2) deletes it on the loop: a lock answers type wait.
+            return retry_later_if_busy(server_, ev, [&] { return authenticated(ev); });
+        };
         for (auto type : {IqType::Get, IqType::Set}) {
             m.hook_iq(type, Target::Host, ns::register_, handler);
             m.hook_iq(type, Target::Bare, ns::register_, handler);
@@ -186,7 +191,17 @@ private:
             send_error(*session, iq, "internal-server-error");
             return;
         }
-        if (reserved(local) || !server_.accounts().create(local, *creds)) {
+        bool created = false;
+        try {
+            created = !reserved(local) && server_.accounts().create(local, *creds);
+        } catch (const storage::StorageError& e) {
+            // Runs after offload(), outside the router's guard: nothing may escape to io.run().
+            // A database locked by another process is temporary (type wait): try again.
+            log_.warn("register: cannot store the new account: ", e.what());
+            send_error(*session, iq, e.busy() ? "resource-constraint" : "internal-server-error");
+            return;
+        }
+        if (!created) {
             send_error(*session, iq, "conflict");  // taken, reserved, or taken while hashing
             return;
         }
@@ -279,7 +294,15 @@ private:
                 }
                 self->changing_.erase(id);
                 auto s = session.lock();
-                bool ok = *creds && self->server_.accounts().set_credentials(local, **creds);
+                bool ok = false;
+                bool busy = false;
+                try {
+                    ok = *creds && self->server_.accounts().set_credentials(local, **creds);
+                } catch (const storage::StorageError& e) {
+                    // Outside the router's guard (after offload): never let it reach io.run().
+                    self->log_.warn("register: cannot store the new password: ", e.what());
+                    busy = e.busy();
+                }
                 if (ok) {
                     self->log_.info("register: password changed in-band");
                     self->close_other_sessions(local, id);
@@ -290,7 +313,7 @@ private:
                 if (ok) {
                     s->send(make_result(iq));
                 } else {
-                    send_error(*s, iq, "internal-server-error");
+                    send_error(*s, iq, busy ? "resource-constraint" : "internal-server-error");
                 }
             });
         return Flow::Stop;

@@ -4,10 +4,14 @@
 // no available resource. Worth storing is a message with a body or any payload other than pure
 // XEP-0085 chat states and routing metadata; XEP-0334 hints override that (<no-store/> is never
 // stored and bounces like any unstored message, <store/> is always stored). A full queue bounces
-// with <service-unavailable/> (XEP-0160 §2 step 3). When a resource sends its first available
-// presence with a non-negative priority, every stored message goes to that resource with a
-// XEP-0203 delay stamp and is then deleted (deliver-then-delete). The store commits each message
-// before the sender's stream moves on, so a stored message survives a crash of havend.
+// with <service-unavailable/> (XEP-0160 §2 step 3), whether by count or by bytes; a stanza larger
+// than [limits] max_stanza_bytes once serialised is never stored (policy-violation). When a
+// resource sends its first available presence with a non-negative priority, every stored message
+// goes to that resource with a XEP-0203 delay stamp and is then deleted (deliver-then-delete). The
+// store commits each message before the sender's stream moves on, so a stored message survives a
+// crash of havend; while another process locks the database, OfflineStore queues it in memory
+// instead of waiting (server/storage/README.md), and a full queue answers <resource-constraint/>
+// (type wait).
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -74,6 +78,9 @@ public:
         : server_(m.server()),
           log_(m.log()),
           quota_(static_cast<std::size_t>(m.opt_int("quota"))),
+          quota_bytes_(static_cast<std::size_t>(m.opt_int("quota_bytes"))),
+          max_stanza_bytes_(
+              static_cast<std::size_t>(m.server().config().get_int("limits", "max_stanza_bytes"))),
           max_age_days_(m.opt_int("max_age_days")) {
         m.add_feature(std::string(ns::offline));
         m.hook("message/offline", [this](StanzaEvent& ev) { return store(ev); }, prio::fallback);
@@ -101,16 +108,33 @@ private:
             return Flow::Continue;  // offline storage switched off: plain service-unavailable
         }
         // Stored exactly as routed ('from' stamped by the router), with its own xmlns.
-        if (server_.offline().push(user, now_unix(), xml::serialize(ev.stanza), quota_)) {
+        const std::string payload = xml::serialize(ev.stanza);
+        auto lang = ev.lang();
+        if (payload.size() > max_stanza_bytes_) {
+            // Never store more than a client may send in one stanza (issue 10 §2): whatever the
+            // serialiser made of it, a stored row stays within [limits] max_stanza_bytes.
+            ev.reply_error("policy-violation", server_.texts().get("stanza-too-large", lang),
+                           server_.texts().pick_lang("stanza-too-large", lang));
             return Flow::Stop;
         }
-        if (server_.offline().count(user) >= quota_) {
-            // XEP-0160 §2 step 3: a full queue is answered with <service-unavailable/>.
-            auto lang = ev.lang();
-            ev.reply_error("service-unavailable", server_.texts().get("offline-quota", lang),
-                           server_.texts().pick_lang("offline-quota", lang));
-            log_.debug("offline: quota reached for a user, message bounced");
-            return Flow::Stop;
+        switch (server_.offline().push(user, now_unix(), payload, {quota_, quota_bytes_})) {
+            case storage::PushResult::Stored:
+            case storage::PushResult::Queued: return Flow::Stop;
+            case storage::PushResult::Full:
+                // XEP-0160 §2 step 3: a full queue (by count or by bytes) is answered with
+                // <service-unavailable/>.
+                ev.reply_error("service-unavailable", server_.texts().get("offline-quota", lang),
+                               server_.texts().pick_lang("offline-quota", lang));
+                log_.debug("offline: quota reached for a user, message bounced");
+                return Flow::Stop;
+            case storage::PushResult::Overloaded:
+                // The database is locked by another process and the in-memory queue is full:
+                // a temporary condition (RFC 6120 §8.3.3.18, type wait), never a blocked loop.
+                ev.reply_error("resource-constraint", server_.texts().get("storage-busy", lang),
+                               server_.texts().pick_lang("storage-busy", lang));
+                log_.warn("offline: database locked and write queue full, message bounced");
+                return Flow::Stop;
+            case storage::PushResult::NoAccount: break;
         }
         return Flow::Continue;  // the account vanished meanwhile: bounce without a quota text
     }
@@ -167,6 +191,8 @@ private:
     Server& server_;
     const Logger& log_;
     std::size_t quota_;
+    std::size_t quota_bytes_;
+    std::size_t max_stanza_bytes_;
     std::int64_t max_age_days_;
 };
 
@@ -179,6 +205,11 @@ HAVEN_MODULE(offline, "XEP-0160: offline message storage", haven::xeps::load,
              haven::config::opt_int("offline", "quota", 100, 0, 100000,
                                     "Messages stored per user while offline; 0 disables storage "
                                     "(messages to offline users bounce)."),
+             haven::config::opt_int("offline", "quota_bytes", 2 * 1024 * 1024, 4096,
+                                    1024 * 1024 * 1024,
+                                    "Bytes of stored messages per user while offline (as stored, "
+                                    "encrypted); a message that does not fit bounces like a "
+                                    "full queue."),
              haven::config::opt_int("offline", "max_age_days", 30, 0, 36500,
                                     "Stored messages older than this are deleted; 0 keeps them "
                                     "until delivered."))

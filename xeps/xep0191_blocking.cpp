@@ -16,6 +16,7 @@
 #include "server/storage/kv_store.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/xmpp/namespaces.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 
@@ -43,12 +44,15 @@ constexpr std::string_view key = "items";
 class Blocking final : public BlockingService {
 public:
     explicit Blocking(ModuleContext& m)
-        : server_(m.server()), max_items_(static_cast<std::size_t>(m.opt_int("max_items"))) {
+        : server_(m.server()),
+          max_items_(static_cast<std::size_t>(m.opt_int("max_items"))),
+          quota_bytes_(static_cast<std::size_t>(m.opt_int("quota_bytes"))) {
         m.add_feature(std::string(ns::blocking));
         m.hook_iq(IqType::Get, Target::Bare, ns::blocking,
                   [this](StanzaEvent& e) { return get(e); });
-        m.hook_iq(IqType::Set, Target::Bare, ns::blocking,
-                  [this](StanzaEvent& e) { return set(e); });
+        m.hook_iq(IqType::Set, Target::Bare, ns::blocking, [this](StanzaEvent& e) {
+            return retry_later_if_busy(server_, e, [&] { return set(e); });
+        });
         for (std::string kind : {"message", "presence", "iq"}) {
             // Stanzas a local client sends (XEP-0191 §3.3: bounce what goes to a blocked JID).
             for (std::string target : {"bare", "full", "remote"}) {
@@ -125,6 +129,14 @@ private:
             pos = end + 1;
         }
         return out;
+    }
+
+    static std::size_t stored_bytes(const std::vector<Jid>& list) {
+        std::size_t n = 0;
+        for (const auto& jid : list) {
+            n += jid.str().size() + 1;  // as save() writes it
+        }
+        return n;
     }
 
     void save(const std::string& localpart, const std::vector<Jid>& list) {
@@ -291,28 +303,39 @@ private:
                 e.reply_error("policy-violation", "the block list is full");
                 return Flow::Stop;
             }
-            // §3.3: the contact sees the user go offline. Sent before the block takes effect,
-            // since afterwards the filter would (rightly) stop it.
+            // Stored first: if the database is locked (retry_later_if_busy), neither the cache
+            // nor any contact has seen the change.
+            std::vector<Jid> next = list;
+            next.insert(next.end(), added.begin(), added.end());
+            if (stored_bytes(next) > quota_bytes_) {
+                // A JID may be 3071 bytes: the count alone would allow megabytes (issue 10 §2).
+                e.reply_error("policy-violation", "the block list is full");
+                return Flow::Stop;
+            }
+            save(user, next);
+            // §3.3: the contact sees the user go offline. Sent before the block takes effect
+            // in the cache, since afterwards the filter would (rightly) stop it.
             send_presence(user, added, false);
-            list.insert(list.end(), added.begin(), added.end());  // map nodes never move
-            save(user, list);
+            list = std::move(next);  // map nodes never move
             e.reply(make_result(e.stanza));
             push(user, items_element("block", *requested));
             return Flow::Stop;
         }
         std::vector<Jid> removed;
+        std::vector<Jid> next = list;
         if (requested->empty()) {
-            removed = std::move(list);  // §3.5: unblock everything
-            list.clear();
+            removed = std::move(next);  // §3.5: unblock everything
+            next.clear();
         } else {
             for (const auto& jid : *requested) {
-                if (auto it = std::find(list.begin(), list.end(), jid); it != list.end()) {
+                if (auto it = std::find(next.begin(), next.end(), jid); it != next.end()) {
                     removed.push_back(*it);
-                    list.erase(it);
+                    next.erase(it);
                 }
             }
         }
-        save(user, list);
+        save(user, next);  // before the cache changes (see above)
+        list = std::move(next);
         e.reply(make_result(e.stanza));
         push(user, items_element("unblock", *requested));
         // §3.4: the contact gets the user's current presence again.
@@ -405,6 +428,7 @@ private:
 
     Server& server_;
     std::size_t max_items_;
+    std::size_t quota_bytes_;
     StringMap<std::vector<Jid>> cache_;  // localpart → block list
     std::vector<Jid> scratch_;                                  // last offline lookup
     std::unordered_set<std::uint64_t> requested_;               // sessions that got the list
@@ -418,4 +442,8 @@ std::unique_ptr<Blocking> load(ModuleContext& m) { return std::make_unique<Block
 
 HAVEN_MODULE(blocking, "XEP-0191: Blocking Command", haven::xeps::load,
              haven::config::opt_int("blocking", "max_items", 1000, 1, 100000,
-                                    "How many JIDs one user may block."))
+                                    "How many JIDs one user may block."),
+             haven::config::opt_int("blocking", "quota_bytes", 256 * 1024, 4096,
+                                    64 * 1024 * 1024,
+                                    "Bytes of JIDs one user's block list may hold; a block "
+                                    "beyond it gets policy-violation like a full list."))

@@ -161,7 +161,8 @@ void Shared::deliver_to_staff(Element message) {
         return;
     }
     auto limit = static_cast<std::size_t>(m.opt_int("staff_queue_limit"));
-    if (!server.offline().push(to->local(), unix_now(), xml::serialize(message), limit)) {
+    if (!storage::accepted(
+            server.offline().push(to->local(), unix_now(), xml::serialize(message), limit))) {
         m.log().warn(
             "functional_addresses: a staff member's queue is full; an inquiry "
             "message could not be queued");

@@ -77,6 +77,16 @@ std::vector<OptionSpec> core_options() {
         opt_int("limits", "max_send_queue_bytes", 1024 * 1024, 64 * 1024, 64 * 1024 * 1024,
                 "Bytes queued for a client that does not read (the socket refuses them) before "
                 "its stream is closed; output waiting for the write batch may reach 4x this."),
+        opt_int("storage", "busy_timeout_ms", 10, 0, 2000,
+                "Longest the event loop waits for a database lock held by another process "
+                "(havenctl, a backup). Offline messages are then queued in memory and written "
+                "when the lock goes; other writes answer a temporary error (type wait)."),
+        opt_int("storage", "write_queue_messages", 10000, 100, 1000000,
+                "Offline messages held in memory while the database is locked; beyond this "
+                "(or write_queue_bytes) senders get <resource-constraint/> (type wait)."),
+        opt_int("storage", "write_queue_bytes", 16 * 1024 * 1024, 1024 * 1024,
+                1024 * 1024 * 1024, "Bytes of offline messages held in memory while the "
+                "database is locked."),
         opt_bool("registration", "enabled", false,
                  "Allow in-band registration (XEP-0077) over TLS."),
         opt_string("log", "level", "info", "Log level.", {"debug", "info", "warn", "error"}),
@@ -132,7 +142,11 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
     db_ = storage::Database::open(dir / "haven.sqlite");
     users_ = std::make_unique<storage::UserStore>(*db_);
     roster_ = std::make_unique<storage::RosterStore>(*db_);
-    offline_ = std::make_unique<storage::OfflineStore>(*db_, *secret_box_);
+    storage::DeferredLimits deferred;
+    deferred.max_messages =
+        static_cast<std::size_t>(config_.get_int("storage", "write_queue_messages"));
+    deferred.max_bytes = static_cast<std::size_t>(config_.get_int("storage", "write_queue_bytes"));
+    offline_ = std::make_unique<storage::OfflineStore>(*db_, *secret_box_, &io_, deferred);
     kv_ = std::make_unique<storage::KeyValueStore>(*db_, secret_box_.get());
     accounts_ = std::make_unique<Accounts>(
         *users_, static_cast<std::uint32_t>(config_.get_int("sasl", "scram_iterations")),
@@ -147,6 +161,16 @@ Server::~Server() {
         modules_.back().context->release();
         modules_.back().state.reset();
         modules_.pop_back();
+    }
+    // Offline messages accepted while another process held the database are still in memory:
+    // give the lock a bounded time to go (SIGTERM must not hang), then report what is lost.
+    if (offline_ && offline_->queued() > 0) {
+        if (auto lost = offline_->flush_for_shutdown(std::chrono::seconds(5)); lost > 0) {
+            log_.error("storage: database still locked at shutdown; ", lost,
+                       " queued offline message(s) could not be written");
+        } else {
+            log_.info("storage: queued offline messages written at shutdown");
+        }
     }
     pool_.join();
 }
@@ -178,6 +202,10 @@ void Server::load_modules() {
         modules_.push_back(std::move(l));
         log_.debug("loaded module ", info.name);
     }
+    // Startup (migrations above) may wait the default 2 s for a lock; from now on the event
+    // loop serves clients and must never wait that long (issue 10 §6, server/storage/README.md).
+    db_->set_busy_timeout(
+        std::chrono::milliseconds(config_.get_int("storage", "busy_timeout_ms")));
 }
 
 std::vector<std::string> Server::loaded_modules() const {
@@ -211,6 +239,9 @@ void Server::offload(std::function<void()> work, std::function<void()> done) {
 }
 
 void Server::delete_user(const std::string& localpart) {
+    // Takes the write lock first: if another process holds the database, this throws (busy)
+    // before any session is closed or any module forgot the user.
+    storage::Transaction tx(*db_);
     user_deleted.emit(localpart);
     // Copy: closing a session unbinds it from the list we would be iterating.
     auto sessions = sessions_.of(localpart);
@@ -218,6 +249,7 @@ void Server::delete_user(const std::string& localpart) {
         s->close("not-authorized", "account deleted");
     }
     users_->remove(localpart);  // cascades to every per-user table
+    tx.commit();
 }
 
 // ---- ModuleRegistry / ModuleContext ----

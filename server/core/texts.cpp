@@ -20,6 +20,13 @@ std::string primary_tag(std::string_view lang) {
 Texts::Texts() {
     set("en", "offline-quota", "The recipient's offline storage is full.");
     set("de", "offline-quota", "Der Offline-Speicher des Empfängers ist voll.");
+    set("en", "storage-busy", "The server's storage is busy; try again in a moment.");
+    set("de", "storage-busy",
+        "Der Speicher des Servers ist ausgelastet; bitte gleich erneut versuchen.");
+    set("en", "store-quota", "This would exceed your storage quota.");
+    set("de", "store-quota", "Das würde Ihr Speicherkontingent überschreiten.");
+    set("en", "stanza-too-large", "The stanza is too large to be stored.");
+    set("de", "stanza-too-large", "Die Nachricht ist zu groß, um gespeichert zu werden.");
     set("en", "login-throttled", "Too many failed login attempts; try again later.");
     set("de", "login-throttled", "Zu viele fehlgeschlagene Anmeldeversuche; bitte später erneut versuchen.");
 }

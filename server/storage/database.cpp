@@ -14,7 +14,7 @@
 namespace haven::storage {
 namespace {
 
-constexpr int busy_timeout_ms = 2000;
+constexpr std::chrono::milliseconds default_busy_timeout{2000};
 
 // SQL text carries no user data (values are bound), so a prefix of it is safe in messages.
 std::string sql_excerpt(std::string_view sql) {
@@ -49,7 +49,8 @@ void create_private(const std::filesystem::path& path) {
 
 void Statement::Finalize::operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
 
-Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
+Statement::Statement(sqlite3* db, std::string_view sql, Database* owner)
+    : db_(db), owner_(owner) {
     if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
         throw StorageError("storage: SQL text too long");
     }
@@ -130,6 +131,9 @@ bool Statement::step() {
     msg += "': ";
     msg += sqlite3_errmsg(db_);  // read before reset, which may replace it
     sqlite3_reset(stmt_.get());
+    if (owner_ != nullptr && ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)) {
+        owner_->note_busy();
+    }
     throw StorageError(msg, rc);
 }
 
@@ -197,7 +201,7 @@ Database::~Database() {
 
 void Database::configure(bool in_memory) {
     sqlite3_extended_result_codes(db_.get(), 1);
-    sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+    set_busy_timeout(default_busy_timeout);
     exec("PRAGMA foreign_keys=ON");
     {
         // Account deletion relies on ON DELETE CASCADE: refuse a build that ignores FKs.
@@ -231,9 +235,11 @@ void Database::configure(bool in_memory) {
 }
 
 Statement& Database::prepare_cached(std::string_view sql) {
+    end_fast_fail_if_due();
     auto it = cache_.find(sql);
     if (it == cache_.end()) {
-        it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_.get(), sql)).first;
+        it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_.get(), sql, this))
+                 .first;
     } else {
         it->second->reset();
     }
@@ -302,6 +308,30 @@ std::int64_t Database::data_version() {
         throw StorageError("storage: PRAGMA data_version returned nothing");
     }
     return st.column_int64(0);
+}
+
+void Database::set_busy_timeout(std::chrono::milliseconds timeout) {
+    const auto ms = std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, 60'000);
+    busy_timeout_ = std::chrono::milliseconds(ms);
+    // While failing fast (note_busy) the connection keeps 0 until the period ends.
+    sqlite3_busy_timeout(db_.get(), fast_fail_ ? 0 : static_cast<int>(ms));
+}
+
+void Database::note_busy() {
+    constexpr std::chrono::milliseconds fast_fail_period{200};
+    if (busy_timeout_.count() == 0) {
+        return;  // already failing at once
+    }
+    sqlite3_busy_timeout(db_.get(), 0);
+    fast_fail_ = true;
+    fast_fail_until_ = std::chrono::steady_clock::now() + fast_fail_period;
+}
+
+void Database::end_fast_fail_if_due() {
+    if (fast_fail_ && std::chrono::steady_clock::now() >= fast_fail_until_) {
+        sqlite3_busy_timeout(db_.get(), static_cast<int>(busy_timeout_.count()));
+        fast_fail_ = false;
+    }
 }
 
 std::int64_t Database::changes() const { return sqlite3_changes64(db_.get()); }

@@ -1,6 +1,7 @@
 // SQLite connection: cached prepared statements, transactions, numbered per-component migrations.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -26,9 +27,12 @@ struct Blob {
 
 // One prepared statement. Values are bound by copy (SQLITE_TRANSIENT), so the caller's strings
 // need not outlive the call. Indices are 1-based for bind, 0-based for columns, as in SQLite.
+class Database;
+
 class Statement {
 public:
-    Statement(sqlite3* db, std::string_view sql);
+    // `owner` (optional) is told when a step meets a lock held by another connection.
+    Statement(sqlite3* db, std::string_view sql, Database* owner = nullptr);
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
 
@@ -57,6 +61,7 @@ private:
     [[noreturn]] void fail(std::string_view what, int rc) const;
 
     sqlite3* db_;
+    Database* owner_;
     std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
 };
 
@@ -114,16 +119,46 @@ public:
     // the last call; this connection's own commits don't change it.
     std::int64_t data_version();
 
+    // How long a statement waits for another connection's lock before failing with a busy
+    // StorageError. open() sets 2000 ms (right for the admin CLI); havend's event loop sets a
+    // few ms ([storage] busy_timeout_ms) so that no write can stall message routing.
+    void set_busy_timeout(std::chrono::milliseconds timeout);
+    std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
+
     std::int64_t changes() const;  // rows changed by the last INSERT/UPDATE/DELETE
     std::int64_t last_insert_rowid() const;
 
 private:
     friend class Transaction;
+    friend class Statement;
     bool in_transaction() const;
+    // After one statement waited the full busy timeout in vain, the next ones fail at once for
+    // a short while: a lock held for seconds costs the loop one busy timeout, not one per write.
+    void note_busy();
+    void end_fast_fail_if_due();
     void configure(bool in_memory);
 
     std::unique_ptr<sqlite3, Close> db_;  // declared first: statements are finalised before close
     StringMap<std::unique_ptr<Statement>> cache_;
+    std::chrono::milliseconds busy_timeout_{0};
+    bool fast_fail_ = false;
+    std::chrono::steady_clock::time_point fast_fail_until_{};
+};
+
+// Sets a busy timeout for one scope (e.g. 0 for a retry that must not wait), then restores it.
+class ScopedBusyTimeout {
+public:
+    ScopedBusyTimeout(Database& db, std::chrono::milliseconds timeout)
+        : db_(db), saved_(db.busy_timeout()) {
+        db_.set_busy_timeout(timeout);
+    }
+    ~ScopedBusyTimeout() { db_.set_busy_timeout(saved_); }
+    ScopedBusyTimeout(const ScopedBusyTimeout&) = delete;
+    ScopedBusyTimeout& operator=(const ScopedBusyTimeout&) = delete;
+
+private:
+    Database& db_;
+    std::chrono::milliseconds saved_;
 };
 
 // BEGIN IMMEDIATE (takes the write lock up front, so a read-then-write never fails half way with

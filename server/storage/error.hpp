@@ -15,6 +15,9 @@ public:
 
     // SQLite extended result code (e.g. SQLITE_CONSTRAINT_PRIMARYKEY), 0 when not from SQLite.
     int code() const noexcept { return code_; }
+    // SQLITE_BUSY (5) or SQLITE_LOCKED (6), any extended code: another connection holds the
+    // lock. The operation may succeed later; callers answer with a temporary (type wait) error.
+    bool busy() const noexcept { return (code_ & 0xff) == 5 || (code_ & 0xff) == 6; }
 
 private:
     int code_;

@@ -64,6 +64,19 @@ std::vector<std::string> KeyValueStore::list_keys(std::string_view user,
     return keys;
 }
 
+std::vector<std::pair<std::string, std::size_t>> KeyValueStore::value_sizes(
+    std::string_view user, std::string_view store) const {
+    auto& st = db_.prepare_cached(
+        "SELECT key, length(value) FROM kv WHERE user = ?1 AND store = ?2 ORDER BY key");
+    ScopedReset guard(st);
+    st.bind(1, user).bind(2, store);
+    std::vector<std::pair<std::string, std::size_t>> out;
+    while (st.step()) {
+        out.emplace_back(st.column_text(0), static_cast<std::size_t>(st.column_int64(1)));
+    }
+    return out;
+}
+
 std::size_t KeyValueStore::remove_store(std::string_view user, std::string_view store) {
     auto& st = db_.prepare_cached("DELETE FROM kv WHERE user = ?1 AND store = ?2");
     ScopedReset guard(st);

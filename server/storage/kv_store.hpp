@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/storage/database.hpp"
@@ -28,6 +29,10 @@ public:
              std::string_view value);
     bool remove(std::string_view user, std::string_view store, std::string_view key);
     std::vector<std::string> list_keys(std::string_view user, std::string_view store) const;
+    // Key and stored size (bytes, as written: sealed values include the seal) of each value,
+    // for byte quotas.
+    std::vector<std::pair<std::string, std::size_t>> value_sizes(std::string_view user,
+                                                                 std::string_view store) const;
     std::size_t remove_store(std::string_view user, std::string_view store);
 
 private:

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
@@ -222,7 +223,7 @@ TEST_CASE("removing a user erases everything of theirs and nothing of others") {
         roster.put(
             name, RosterItem{
                       "carol@example.org", "Carol", "both", false, false, {"Friends", "Team"}, ""});
-        REQUIRE(offline.push(name, 1, "<message/>", 10));
+        REQUIRE(offline.push(name, 1, "<message/>", 10) == PushResult::Stored);
         kv.put(name, "vcard", "", "<vCard/>");
     }
     CHECK(users.remove("alice"));
@@ -295,14 +296,14 @@ TEST_CASE("offline: quota, list order, remove") {
     OfflineStore offline(*db, box);
     REQUIRE(users.create(make_user("alice")));
     REQUIRE(users.create(make_user("bob")));
-    CHECK(offline.push("alice", 100, "<message id='1'/>", 3));
-    CHECK(offline.push("alice", 101, "<message id='2'/>", 3));
-    CHECK(offline.push("alice", 102, "", 3));
-    CHECK_FALSE(offline.push("alice", 103, "<message id='4'/>", 3));
+    CHECK(offline.push("alice", 100, "<message id='1'/>", 3) == PushResult::Stored);
+    CHECK(offline.push("alice", 101, "<message id='2'/>", 3) == PushResult::Stored);
+    CHECK(offline.push("alice", 102, "", 3) == PushResult::Stored);
+    CHECK(offline.push("alice", 103, "<message id='4'/>", 3) == PushResult::Full);
     CHECK(offline.count("alice") == 3);
-    CHECK_FALSE(offline.push("nobody", 100, "<message/>", 3));
-    CHECK_FALSE(offline.push("bob", 100, "<message/>", 0));
-    CHECK(offline.push("bob", 100, "<message/>", 3));
+    CHECK(offline.push("nobody", 100, "<message/>", 3) == PushResult::NoAccount);
+    CHECK(offline.push("bob", 100, "<message/>", 0) == PushResult::Full);
+    CHECK(offline.push("bob", 100, "<message/>", 3) == PushResult::Stored);
 
     auto msgs = offline.list("alice");
     REQUIRE(msgs.size() == 3);
@@ -316,12 +317,139 @@ TEST_CASE("offline: quota, list order, remove") {
     CHECK(offline.remove("alice", ids) == 2);  // bob's id is not alice's to remove
     CHECK(offline.count("alice") == 1);
     CHECK(offline.count("bob") == 1);
-    CHECK(offline.push("alice", 104, "<message id='5'/>", 3));
+    CHECK(offline.push("alice", 104, "<message id='5'/>", 3) == PushResult::Stored);
     CHECK(offline.list("alice").back().id > msgs[2].id);
 
     CHECK(offline.remove_older_than(103) == 2);
     CHECK(offline.count("alice") == 1);
     CHECK(offline.count("bob") == 0);
+}
+
+TEST_CASE("offline: byte quota counts what is stored, per recipient") {
+    auto db = Database::open(":memory:");
+    auto box = SecretBox::ephemeral();
+    UserStore users(*db);
+    OfflineStore offline(*db, box);
+    REQUIRE(users.create(make_user("alice")));
+    REQUIRE(users.create(make_user("bob")));
+    const std::string body(1000, 'x');
+    const OfflineQuota quota{100, 2500};
+    CHECK(offline.push("alice", 1, body, quota) == PushResult::Stored);
+    CHECK(offline.push("alice", 2, body, quota) == PushResult::Stored);
+    CHECK(offline.push("alice", 3, body, quota) == PushResult::Full);  // 3 x ~1040 > 2500
+    CHECK(offline.count("alice") == 2);
+    CHECK(offline.bytes("alice") > 2000);
+    CHECK(offline.bytes("alice") <= 2500);
+    CHECK(offline.push("bob", 1, body, quota) == PushResult::Stored);  // bob has his own quota
+    CHECK(offline.push("bob", 2, std::string(3000, 'y'), quota) == PushResult::Full);
+    CHECK(offline.push("alice", 4, "<m/>", quota) == PushResult::Stored);  // small still fits
+}
+
+TEST_CASE("offline: a write lock held by another connection queues, never waits") {
+    TempDir dir;
+    const auto path = dir / "haven.sqlite";
+    auto db = Database::open(path);
+    auto box = SecretBox::ephemeral();
+    UserStore users(*db);
+    REQUIRE(users.create(make_user("alice")));
+    REQUIRE(users.create(make_user("bob")));
+    DeferredLimits limits;
+    limits.max_messages = 3;
+    OfflineStore offline(*db, box, nullptr, limits);
+    REQUIRE(offline.push("alice", 1, "<message id='0'/>", 10) == PushResult::Stored);
+    db->set_busy_timeout(std::chrono::milliseconds(5));
+
+    auto other = Database::open(path);  // the admin CLI, a backup, sqlite3
+    other->exec("BEGIN EXCLUSIVE");
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(offline.push("alice", 2, "<message id='1'/>", 10) == PushResult::Queued);
+    CHECK(offline.push("alice", 3, "<message id='2'/>", 10) == PushResult::Queued);
+    CHECK(offline.push("nobody", 3, "<message/>", 10) == PushResult::NoAccount);
+    CHECK(offline.push("alice", 4, "<message id='x'/>", 3) == PushResult::Full);  // 1 + 2 queued
+    CHECK(offline.push("bob", 4, "<message id='b'/>", 10) == PushResult::Queued);
+    CHECK(offline.push("bob", 5, "<message id='c'/>", 10) == PushResult::Overloaded);
+    CHECK(offline.queued() == 3);
+    CHECK(offline.count("alice") == 3);
+    CHECK_FALSE(offline.flush());
+    // One busy_timeout for the first attempt at most, then no waiting at all.
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+
+    // Delivery at login while still locked: stored, then queued, in order; removal deferred.
+    auto msgs = offline.list("alice");
+    REQUIRE(msgs.size() == 3);
+    CHECK(msgs[0].payload == "<message id='0'/>");
+    CHECK(msgs[1].payload == "<message id='1'/>");
+    CHECK(msgs[2].payload == "<message id='2'/>");
+    std::vector<std::int64_t> ids;
+    for (const auto& m : msgs) {
+        ids.push_back(m.id);
+    }
+    CHECK(offline.remove("alice", ids) == 3);
+    CHECK(offline.list("alice").empty());  // exactly once, even before the DELETE ran
+    CHECK(offline.count("alice") == 0);
+    CHECK(offline.queued() == 1);  // bob's
+
+    other->exec("COMMIT");
+    CHECK(offline.flush());
+    CHECK(offline.queued() == 0);
+    CHECK(scalar(*db, "SELECT count(*) FROM offline WHERE user = 'alice'") == 0);
+    auto bob = offline.list("bob");
+    REQUIRE(bob.size() == 1);
+    CHECK(bob[0].payload == "<message id='b'/>");
+    CHECK(bob[0].id > 0);
+    CHECK(offline.push("alice", 6, "<message id='3'/>", 10) == PushResult::Stored);
+}
+
+TEST_CASE("a lock held by another connection costs one busy timeout, then writes fail at once") {
+    TempDir dir;
+    const auto path = dir / "haven.sqlite";
+    auto db = Database::open(path);
+    UserStore users(*db);
+    REQUIRE(users.create(make_user("alice")));
+    auto box = SecretBox::ephemeral();
+    KeyValueStore kv(*db, &box);
+    db->set_busy_timeout(std::chrono::milliseconds(150));
+    auto other = Database::open(path);
+    other->exec("BEGIN EXCLUSIVE");
+    using clock = std::chrono::steady_clock;
+    auto start = clock::now();
+    try {
+        kv.put("alice", "vcard", "", "<vCard/>");
+        FAIL("the write went through a held lock");
+    } catch (const StorageError& e) {
+        CHECK(e.busy());
+    }
+    CHECK(clock::now() - start >= std::chrono::milliseconds(100));  // waited once
+    start = clock::now();
+    for (int i = 0; i < 20; ++i) {
+        CHECK_THROWS_AS(kv.put("alice", "vcard", "", "<vCard/>"), StorageError);
+    }
+    CHECK(clock::now() - start < std::chrono::milliseconds(100));  // then failed at once
+    CHECK(kv.get("alice", "vcard", "") == std::nullopt);           // reads still work (WAL)
+    other->exec("COMMIT");
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the fast-fail period ends
+    kv.put("alice", "vcard", "", "<vCard/>");
+    CHECK(kv.get("alice", "vcard", "") == std::optional<std::string>("<vCard/>"));
+}
+
+TEST_CASE("offline: shutdown flush waits a bounded time, then reports what is left") {
+    TempDir dir;
+    const auto path = dir / "haven.sqlite";
+    auto db = Database::open(path);
+    auto box = SecretBox::ephemeral();
+    UserStore users(*db);
+    REQUIRE(users.create(make_user("alice")));
+    OfflineStore offline(*db, box);
+    db->set_busy_timeout(std::chrono::milliseconds(0));
+    auto other = Database::open(path);
+    other->exec("BEGIN IMMEDIATE");
+    REQUIRE(offline.push("alice", 1, "<message/>", 10) == PushResult::Queued);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(offline.flush_for_shutdown(std::chrono::milliseconds(100)) == 1);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    other->exec("COMMIT");
+    CHECK(offline.flush_for_shutdown(std::chrono::milliseconds(100)) == 0);
+    CHECK(offline.count("alice") == 1);
 }
 
 TEST_CASE("key file: created 0600, reused, wrong size refused") {
@@ -370,8 +498,9 @@ TEST_CASE("personal data is ciphertext on disk") {
         auto db = Database::open(file);
         UserStore users(*db);
         REQUIRE(users.create(make_user("alice")));
-        REQUIRE(OfflineStore(*db, box).push(
-            "alice", 1, "<message><body>" + secret_msg + "</body></message>", 10));
+        REQUIRE(OfflineStore(*db, box).push("alice", 1,
+                                            "<message><body>" + secret_msg + "</body></message>",
+                                            10) == PushResult::Stored);
         KeyValueStore(*db, &box).put("alice", "vcard", "", secret_vcard);
         // Control: an unencrypted value, proving the scan below sees the real bytes.
         RosterStore(*db).put("alice",

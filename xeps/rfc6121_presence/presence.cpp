@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <string>
 
+#include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/rfc6121_roster.hpp"
+#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps::presence {
 
@@ -16,11 +18,17 @@ Presence::Presence(ModuleContext& m)
       max_roster_items_(static_cast<std::size_t>(server_.config().get_int("roster", "max_items"))) {
     m.hook("pre-presence/self", [this](StanzaEvent& e) { return outbound_broadcast(e); });
     for (const char* target : {"bare", "full", "host", "remote"}) {
-        m.hook(std::string("pre-presence/") + target,
-               [this](StanzaEvent& e) { return outbound_addressed(e); });
+        m.hook(std::string("pre-presence/") + target, [this](StanzaEvent& e) {
+            return retry_later_if_busy(server_, e, [&] { return outbound_addressed(e); });
+        });
     }
-    m.hook("presence/bare", [this](StanzaEvent& e) { return inbound(e); });
-    m.hook("presence/full", [this](StanzaEvent& e) { return inbound(e); });
+    // Subscription handling writes roster state; a locked database answers type wait.
+    m.hook("presence/bare", [this](StanzaEvent& e) {
+        return retry_later_if_busy(server_, e, [&] { return inbound(e); });
+    });
+    m.hook("presence/full", [this](StanzaEvent& e) {
+        return retry_later_if_busy(server_, e, [&] { return inbound(e); });
+    });
 
     auto& s = server_;
     auto closed = s.session_closed.connect([this](Session& session) { closed_(session); });
@@ -65,21 +73,26 @@ void Presence::set_kv_flag(std::string_view local, std::string_view store,
 }
 
 void Presence::save(std::string_view local, Entry& e, bool push) {
+    // The roster row and its flags change together or not at all (a locked database must not
+    // leave half a subscription state behind).
+    storage::Transaction tx(server_.db());
     if (e.hidden && e.empty()) {
         if (e.stored) {
             server_.roster().remove(local, e.item.contact);
         }
         set_kv_flag(local, roster_kv::hidden, e.item.contact, e.had_flag, false);
         set_kv_flag(local, roster_kv::approved, e.item.contact, e.was_approved, false);
+        tx.commit();
         e.stored = false;
         e.had_flag = e.hidden = e.was_approved = false;
         return;
     }
     set_kv_flag(local, roster_kv::hidden, e.item.contact, e.had_flag, e.hidden);
     set_kv_flag(local, roster_kv::approved, e.item.contact, e.was_approved, e.approved);
+    server_.roster().put(local, e.item);
+    tx.commit();
     e.had_flag = e.hidden;
     e.was_approved = e.approved;
-    server_.roster().put(local, e.item);
     e.stored = true;
     if (push && !e.hidden) {
         if (auto* roster = server_.service<RosterService>()) {

@@ -111,6 +111,10 @@ TEST_CASE("base64 round trips and strictness (RFC 4648 §4)") {
     CHECK_FALSE(base64_decode("Zm9="));      // non-zero trailing bits
     CHECK_FALSE(base64_decode("===="));
     CHECK(base64_decode("") == "");
+    // Bytes outside the alphabet, found by tests/fuzz/fuzz_sasl: libsodium took some for digits.
+    CHECK_FALSE(base64_decode(std::string("AHV\xff\xff\xff\xff\xff\xff\xffls", 12)));
+    CHECK_FALSE(base64_decode(std::string("Zm9v\x80\x80\x80\x80", 8)));
+    CHECK_FALSE(base64_decode("Zm=v"));
 }
 
 TEST_CASE("PRECIS OpaqueString passwords (RFC 8265 §4.2)") {

@@ -125,10 +125,10 @@ private:
         // max_items x max_bytes would allow 6 MB per user: the total has a quota of its own
         // (issue 10 §2). Sizes as stored (sealed when the server encrypts at rest).
         std::size_t total = 0;
-        for (const auto& [k, size] : kv.value_sizes(user, store)) {
+        for (const auto& stored : kv.value_sizes(user, store)) {
             bool replaced = std::any_of(writes.begin(), writes.end(),
-                                        [&](const auto& w) { return w.first == k; });
-            total += replaced ? 0 : size;
+                                        [&](const auto& w) { return w.first == stored.first; });
+            total += replaced ? 0 : stored.second;
         }
         for (const auto& [k, v] : writes) {
             total += v.size();

@@ -12,7 +12,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#ifdef HAVEN_MIMALLOC
 #include <mimalloc.h>
+#endif
 #include <sodium.h>
 
 #include "server/core/server.hpp"
@@ -124,8 +126,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "havend: %s\n", e.what());
         return 1;
     }
+#ifdef HAVEN_MIMALLOC
     // Also the reference that keeps mimalloc linked (and so interposing malloc) under --as-needed.
     server->log().debug("allocator: mimalloc ", mi_version());
+#endif
     server->log().info("havend serving ", server->domain(), " with ",
                        server->loaded_modules().size(), " modules");
 

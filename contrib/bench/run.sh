@@ -291,7 +291,9 @@ EOF
     # Everything comes from 127.0.0.1, so the caps before login (one address's share of
     # connections and TLS handshakes in progress) would throttle the generator, not measure
     # the server: lift them, like Prosody's and ejabberd's rate limits. Older builds lack them.
-    if "$havend_bin" --print-example-config 2>/dev/null | grep -q max_unauthenticated_per_address; then
+    # (grep without -q reads all of it: with pipefail, -q's early exit would SIGPIPE havend.)
+    if "$havend_bin" --print-example-config 2>/dev/null | grep max_unauthenticated_per_address \
+        >/dev/null; then
         cat >> "$dir/havend.toml" <<EOF
 [limits]
 max_unauthenticated_per_address = 1000000

@@ -1158,3 +1158,16 @@ TEST_CASE("parser: split at every byte with hibernate() attempts yields identica
     CHECK(hibernations == 12);
     check_same_events(bytewise, reference);
 }
+
+TEST_CASE("serializer: a namespaced attribute whose URI contains '}' round-trips") {
+    // Found by tests/fuzz/fuzz_stream: "{uri}local" was split at the first '}'.
+    const std::string stanza =
+        "<message to='a@b'><x xmlns:p='urn:x:a}b'><a p:k='v'/></x></message>";
+    auto parsed = parse_fragment(stanza);
+    REQUIRE(parsed);
+    CHECK(parsed->child("x")->child("a")->attr("{urn:x:a}b}k") == "v");
+    const auto out = serialize(*parsed, "jabber:client");
+    auto back = parse_fragment(out);
+    REQUIRE_MESSAGE(back, out);
+    CHECK(back->child("x")->child("a")->attr("{urn:x:a}b}k") == "v");
+}

@@ -219,7 +219,9 @@ void C2sSession::contain_failure(std::string_view what) {
     // Whatever escaped the stanza handling (bad_alloc in the parser, a bug in negotiation) ends
     // this stream only, never the process: logged once with the top tag, then a stream error.
     in_feed_ = false;
-    server_.log().error("c2s ", id(), ": internal error handling <", current_tag_, "/>: ", what);
+    // Stanzas are guarded by the router (which logs their top tag); what gets here failed in the
+    // stream's own handling: negotiation, binding, or the parser.
+    server_.log().error("c2s ", id(), ": internal error in the stream's handling: ", what);
     stream_error("internal-server-error");
 }
 
@@ -403,7 +405,6 @@ void C2sSession::send_features() {
 }
 
 bool C2sSession::on_stanza(Element&& stanza) {
-    current_tag_ = stanza.name();  // for the log line if handling it fails
     switch (state_) {
         case State::Negotiating:
         case State::Authenticating:
@@ -464,15 +465,15 @@ bool C2sSession::handle_negotiation(Element& stanza) {
             // An aborted check counts as a failed attempt (issue 10 point 5): otherwise
             // <auth/> + <abort/> pairs would be free guesses, or free work for the pool.
             const auto now = std::chrono::steady_clock::now();
-            if (deferred_auth_) {
+            if (plain_ && plain_->deferred) {
                 // Its check never started, but the aborted attempt counts all the same.
-                deferred_auth_.reset();
-                server_.throttle().record_failure(plain_local_, address_for_throttle(), now);
+                plain_->deferred.reset();
+                server_.throttle().record_failure(plain_->local, address_for_throttle(), now);
                 sasl_failure("aborted");
                 return true;
             }
-            if (plain_pending_) {
-                server_.throttle().record_failure(plain_local_, address_for_throttle(), now);
+            if (plain_pending_ && plain_) {
+                server_.throttle().record_failure(plain_->local, address_for_throttle(), now);
             } else if (scram_ && !scram_->username().empty()) {
                 auto user = Jid::make(scram_->username(), server_.domain());
                 server_.throttle().record_failure(user ? user->local() : std::string{},
@@ -523,7 +524,7 @@ void C2sSession::handle_auth(const Element& auth) {
         // At most one password check per stream on the hashing pool (issue 10 point 5): an
         // <auth/> behind an aborted PLAIN attempt whose check still runs waits for it, so
         // pipelined <auth/><abort/> pairs queue no work (each abort still counts, below).
-        deferred_auth_ = auth;
+        plain_->deferred = std::make_unique<Element>(auth);
         state_ = State::Authenticating;
         return;
     }
@@ -580,7 +581,8 @@ void C2sSession::handle_auth(const Element& auth) {
         state_ = State::Authenticating;
         plain_pending_ = true;
         plain_in_flight_ = true;
-        plain_local_ = local;
+        plain_ = std::make_unique<PendingPlain>();
+        plain_->local = local;
         transport_.pause_reading();
         auto ok = std::make_shared<bool>(false);
         // PBKDF2 is deliberately slow: run it off the event loop.
@@ -633,8 +635,8 @@ void C2sSession::handle_auth(const Element& auth) {
 }
 
 void C2sSession::handle_sasl_response(const Element& response) {
-    if (deferred_auth_) {
-        deferred_auth_.reset();  // a response to an exchange that has not started
+    if (plain_ && plain_->deferred) {
+        plain_->deferred.reset();  // a response to an exchange that has not started
         sasl_failure("malformed-request");
         return;
     }
@@ -686,13 +688,14 @@ void C2sSession::handle_sasl_response(const Element& response) {
 
 void C2sSession::finish_plain(const std::string& local, bool ok, std::uint64_t attempt) {
     plain_in_flight_ = false;
+    auto pending = std::move(plain_);  // the check is over: its bookkeeping goes with it
     if (state_ == State::Closed || state_ == State::Closing) {
         return;
     }
     if (attempt != sasl_attempt_) {
         // Aborted while the check ran: an <auth/> that waited for it starts now.
-        if (auto next = std::exchange(deferred_auth_, std::nullopt)) {
-            handle_auth(*next);
+        if (pending && pending->deferred) {
+            handle_auth(*pending->deferred);
         }
         // Reading stays paused only for a newer PLAIN check.
         if (!plain_pending_) {

@@ -108,8 +108,12 @@ private:
     std::uint64_t sasl_attempt_ = 0;  // bumped by each <auth/> and <abort/>
     bool plain_pending_ = false;      // a PLAIN check for the current attempt runs off the loop
     bool plain_in_flight_ = false;    // a PLAIN check (current or aborted) has not finished yet
-    std::string plain_local_;         // the account that check is for (throttling)
-    std::optional<Element> deferred_auth_;  // an <auth/> waiting for that check to finish
+    // Only while a PLAIN check is off the loop (most sessions never need it after login).
+    struct PendingPlain {
+        std::string local;                 // the account the check is for (throttling)
+        std::unique_ptr<Element> deferred;  // an <auth/> waiting for the check to finish
+    };
+    std::unique_ptr<PendingPlain> plain_;
     bool in_feed_ = false;  // inside parser_.feed(): a restart must wait until it returns
     bool idle_check_armed_ = false;   // deadline_ is the idle check (in State::Active)
     std::chrono::steady_clock::time_point last_input_{};  // for the idle check
@@ -118,7 +122,6 @@ private:
     std::string remote_;                          // peer address, only for throttling/logs
     std::string throttle_key_;                    // remote_, or its /64 for IPv6
     std::string serial_;                          // reusable serialisation buffer
-    std::string current_tag_;                     // top tag of the stanza being handled
     ConnectionGate::Ticket unauthenticated_;      // held until SASL success
     ConnectionGate::Ticket handshake_;            // held while the TLS handshake runs
     bool admit_handshake();

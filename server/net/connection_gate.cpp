@@ -28,15 +28,15 @@ ConnectionGate::Ticket& ConnectionGate::Ticket::operator=(Ticket&& other) noexce
     if (this != &other) {
         release();
         gate_ = std::exchange(other.gate_, nullptr);
+        entry_ = std::exchange(other.entry_, nullptr);
         kind_ = other.kind_;
-        key_ = std::move(other.key_);
     }
     return *this;
 }
 
 void ConnectionGate::Ticket::release() {
     if (gate_ != nullptr) {
-        std::exchange(gate_, nullptr)->give_back(kind_, key_);
+        std::exchange(gate_, nullptr)->give_back(kind_, std::exchange(entry_, nullptr));
     }
 }
 
@@ -57,19 +57,17 @@ ConnectionGate::Ticket ConnectionGate::admit(Kind kind, std::string_view key) {
     }
     ++it->second.n[i];
     ++total_[i];
-    return Ticket(this, kind, std::string(key));
+    return Ticket(this, kind, &*it);
 }
 
-void ConnectionGate::give_back(Kind kind, const std::string& key) {
+void ConnectionGate::give_back(Kind kind, Entry* entry) {
     const auto i = index(kind);
     --total_[i];
-    auto it = by_address_.find(key);
-    if (it == by_address_.end()) {
-        return;
-    }
-    --it->second.n[i];
-    if (it->second.n[0] == 0 && it->second.n[1] == 0) {
-        by_address_.erase(it);  // the map holds only addresses with something in progress
+    --entry->second.n[i];
+    if (entry->second.n[0] == 0 && entry->second.n[1] == 0) {
+        // The map holds only addresses with something going on (erase by iterator: the key
+        // belongs to the node being erased).
+        by_address_.erase(by_address_.find(entry->first));
     }
 }
 

@@ -31,6 +31,11 @@ class ConnectionGate {
 public:
     enum class Kind { Unauthenticated, Handshake };
 
+    struct Counts {
+        std::size_t n[2] = {0, 0};
+    };
+    using Entry = StringMap<Counts>::value_type;
+
     class Ticket {
     public:
         Ticket() = default;
@@ -44,11 +49,13 @@ public:
 
     private:
         friend class ConnectionGate;
-        Ticket(ConnectionGate* gate, Kind kind, std::string key)
-            : gate_(gate), kind_(kind), key_(std::move(key)) {}
+        Ticket(ConnectionGate* gate, Kind kind, Entry* entry)
+            : gate_(gate), entry_(entry), kind_(kind) {}
+        // The address's entry in the gate (map nodes never move): every connection holds two
+        // of these, so they stay small instead of copying the address.
         ConnectionGate* gate_ = nullptr;
+        Entry* entry_ = nullptr;
         Kind kind_ = Kind::Unauthenticated;
-        std::string key_;
     };
 
     explicit ConnectionGate(GateLimits limits) : limits_(limits) {}
@@ -62,11 +69,8 @@ public:
 
 private:
     static std::size_t index(Kind k) { return k == Kind::Unauthenticated ? 0 : 1; }
-    void give_back(Kind kind, const std::string& key);
+    void give_back(Kind kind, Entry* entry);
 
-    struct Counts {
-        std::size_t n[2] = {0, 0};
-    };
     GateLimits limits_;
     StringMap<Counts> by_address_;
     std::size_t total_[2] = {0, 0};

@@ -151,8 +151,8 @@ struct StreamParser::Callbacks {
                 sp.unit_start_ = static_cast<std::uint64_t>(XML_GetCurrentByteIndex(sp.p()));
                 sp.elements_ = 1;
                 sp.expanded_ = 0;
-                if (sp.namespaces_.size() > 32) {
-                    sp.namespaces_.clear();  // only between stanzas, see namespaces_
+                if (sp.namespaces_ && sp.namespaces_->size() > 32) {
+                    sp.namespaces_->clear();  // only between stanzas, see namespaces_
                 }
                 sp.stanza_ = Element(std::string(local), sp.intern(ns));
                 e = &sp.stanza_;
@@ -388,11 +388,14 @@ SharedString StreamParser::intern(std::string_view ns) {
     if (ns.empty()) {
         return {};
     }
-    if (auto it = namespaces_.find(ns); it != namespaces_.end()) {
+    if (!namespaces_) {
+        namespaces_ = std::make_unique<std::unordered_map<std::string_view, SharedString>>();
+    }
+    if (auto it = namespaces_->find(ns); it != namespaces_->end()) {
         return it->second;
     }
     SharedString s{std::string(ns)};
-    namespaces_.emplace(std::string_view(s.str()), s);
+    namespaces_->emplace(std::string_view(s.str()), s);
     return s;
 }
 
@@ -441,7 +444,7 @@ bool StreamParser::hibernate() {
     release(error_text_);
     release(stanza_);
     release(header_);
-    release(namespaces_);
+    namespaces_.reset();
     return true;
 }
 
@@ -555,7 +558,7 @@ void StreamParser::reset() {
     stack_.clear();
     elements_ = 0;
     expanded_ = 0;
-    namespaces_.clear();
+    namespaces_.reset();
     fed_ = 0;
     unit_start_ = 0;
     release(replay_);

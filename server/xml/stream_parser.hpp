@@ -146,7 +146,8 @@ private:
     // Namespace URIs interned for this stream: every element of a namespace shares one copy.
     // Keys view the strings the values own. Complete for the stanza being parsed (a hostile
     // stanza cannot make it forget and re-copy), trimmed between stanzas.
-    std::unordered_map<std::string_view, SharedString> namespaces_;
+    // Created on first use and freed by hibernate(): most connections are idle.
+    std::unique_ptr<std::unordered_map<std::string_view, SharedString>> namespaces_;
 
     // Both count from the start of what the current Expat parser has seen (after waking from
     // hibernation: from the start of the replayed opening tag).

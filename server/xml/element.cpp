@@ -403,6 +403,19 @@ private:
     std::unordered_map<std::string_view, std::size_t> index_;
 };
 
+// Namespaces with a prefix bound from the start, which are never declared: the stream's (bound by
+// the stream header) and XML's own, which no default namespace may be bound to (Namespaces in
+// XML §3; an element in it reached the serializer through fuzz_stream as <xml:x/>).
+std::string_view fixed_prefix(const Element& e) {
+    if (e.ns() == ns_streams) {
+        return "stream:";
+    }
+    if (e.ns() == ns_xml) {
+        return "xml:";
+    }
+    return {};
+}
+
 // The namespace an element is written in: builders leave it empty to mean "the parent's".
 std::string_view effective_ns(const Element& e, std::string_view parent) {
     return e.ns().empty() ? parent : std::string_view(e.ns());
@@ -429,10 +442,11 @@ void count_sites(const Element& e, std::string_view ns, NsTable& table, bool& re
         }
         const Element& c = *n.element;
         const std::string_view cns = effective_ns(c, ns);
-        if (c.ns() != ns_streams && cns != ns) {
+        const bool fixed = !fixed_prefix(c).empty();
+        if (!fixed && cns != ns) {
             repeated |= ++table.at(cns).sites > 1;
         }
-        count_sites(c, c.ns() == ns_streams ? ns : cns, table, repeated);
+        count_sites(c, fixed ? ns : cns, table, repeated);
     }
 }
 
@@ -442,13 +456,13 @@ public:
 
     void element(const Element& e, std::string_view scope, std::string_view parent_effective,
                  bool top) {
-        const bool stream_prefixed = e.ns() == ns_streams;
-        const std::string_view ens = stream_prefixed ? parent_effective
-                                                     : effective_ns(e, parent_effective);
+        const std::string_view fixed = fixed_prefix(e);
+        const std::string_view ens = !fixed.empty() ? parent_effective
+                                                    : effective_ns(e, parent_effective);
         std::size_t prefix = 0;
         out_ += '<';
-        if (stream_prefixed) {
-            out_ += "stream:";
+        if (!fixed.empty()) {
+            out_ += fixed;
             out_ += e.name();
         } else if (ens.empty() || ens == scope) {
             out_ += e.name();
@@ -479,8 +493,8 @@ public:
             }
         }
         out_ += "</";
-        if (stream_prefixed) {
-            out_ += "stream:";
+        if (!fixed.empty()) {
+            out_ += fixed;
             out_ += e.name();
         } else if (prefix != 0) {
             append_prefixed(e.name(), prefix);
@@ -569,7 +583,8 @@ private:
 }  // namespace
 
 void serialize_to(std::string& out, const Element& e, std::string_view parent_ns) {
-    const std::string_view top_ns = e.ns() == ns_streams ? parent_ns : effective_ns(e, parent_ns);
+    const std::string_view top_ns = !fixed_prefix(e).empty() ? parent_ns
+                                                             : effective_ns(e, parent_ns);
     // Most stanzas declare each namespace once: one cheap counting pass, then the plain form.
     NsTable table;
     bool repeated = false;

@@ -1171,3 +1171,13 @@ TEST_CASE("serializer: a namespaced attribute whose URI contains '}' round-trips
     REQUIRE_MESSAGE(back, out);
     CHECK(back->child("x")->child("a")->attr("{urn:x:a}b}k") == "v");
 }
+
+TEST_CASE("serializer: an element in XML's own namespace keeps the xml: prefix") {
+    // Found by tests/fuzz/fuzz_stream: <xml:x/> came out as <x xmlns='...XML/1998/namespace'/>,
+    // which Namespaces in XML §3 forbids, so it did not parse back.
+    auto parsed = parse_fragment("<message to='a@b'><xml:note/></message>");
+    REQUIRE(parsed);
+    const auto out = serialize(*parsed, "jabber:client");
+    CHECK(out == "<message to='a@b'><xml:note/></message>");
+    REQUIRE(parse_fragment(out));
+}

@@ -106,6 +106,16 @@ class ServerCase(unittest.TestCase):
         rs.jid = jid
         return rs
 
+    def plain_login_works(self, local: str = "bob") -> bool:
+        """A fresh stream, STARTTLS and SASL PLAIN with the right password: True on success."""
+        rs = RawStream(self.srv.c2s_port)
+        try:
+            self.assertIsNotNone(rs.open_stream())
+            self.assertIsNotNone(rs.starttls())
+            return rs.sasl_plain(local, PASSWORD)
+        finally:
+            rs.close()
+
     def assert_alive(self):
         """The process runs, and a fresh pair of clients logs in and exchanges a message."""
         self.assertTrue(self.srv.running(), "havend died" + self.log_hint())
@@ -845,13 +855,7 @@ class ParallelGuessing(ServerCase):
         self.assertEqual(sorted(outcomes),
                          ["not-authorized"] * 3 + ["temporary-auth-failure"] * 5)
         # And the right password is refused now as well.
-        rs = RawStream(self.srv.c2s_port)
-        try:
-            self.assertIsNotNone(rs.open_stream())
-            self.assertIsNotNone(rs.starttls())
-            self.assertFalse(rs.sasl_plain("bob", PASSWORD))
-        finally:
-            rs.close()
+        self.assertFalse(self.plain_login_works("bob"))
 
 
 # --- issue 10 point 5: caps before login, one password check per stream ------------------------
@@ -959,13 +963,7 @@ class SaslBounds(ServerCase):
         finally:
             rs.close()
         # The aborted and refused attempts counted: the right password is throttled now.
-        rs = RawStream(self.srv.c2s_port)
-        try:
-            self.assertIsNotNone(rs.open_stream())
-            self.assertIsNotNone(rs.starttls())
-            self.assertFalse(rs.sasl_plain("bob", PASSWORD))
-        finally:
-            rs.close()
+        self.assertFalse(self.plain_login_works("bob"))
 
 
 class SaslMismatchesDoNotCount(ServerCase):
@@ -986,13 +984,7 @@ class SaslMismatchesDoNotCount(ServerCase):
                 self.assertIn("<not-authorized", s.outcome_xml)
             finally:
                 rs.close()
-        rs = RawStream(self.srv.c2s_port)
-        try:
-            self.assertIsNotNone(rs.open_stream())
-            self.assertIsNotNone(rs.starttls())
-            self.assertTrue(rs.sasl_plain("bob", PASSWORD), "locked out by mismatches")
-        finally:
-            rs.close()
+        self.assertTrue(self.plain_login_works("bob"), "locked out by mismatches")
 
 
 class SaslWithoutPlus(ServerCase):

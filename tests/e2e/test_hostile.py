@@ -116,6 +116,19 @@ class ServerCase(unittest.TestCase):
         finally:
             rs.close()
 
+    def foreign_binding_attempt(self, local: str = "bob"):
+        """SCRAM-SHA-256-PLUS with tls-unique data that is not the connection's: refused."""
+        rs = TlsUniqueStream(self.srv.c2s_port)
+        try:
+            self.assertIsNotNone(rs.open_stream())
+            self.assertIsNotNone(rs.starttls())
+            s = Scram(rs, "SCRAM-SHA-256-PLUS", local, PASSWORD, cb_type="tls-unique",
+                      cb_data=b"\x00" * 12)
+            self.assertFalse(s.run())
+            self.assertIn("<not-authorized", s.outcome_xml)
+        finally:
+            rs.close()
+
     def assert_alive(self):
         """The process runs, and a fresh pair of clients logs in and exchanges a message."""
         self.assertTrue(self.srv.running(), "havend died" + self.log_hint())
@@ -735,16 +748,7 @@ class SaslDetails(ServerCase):
 
     def test_plus_rejects_foreign_binding_data(self):
         # A man in the middle terminating TLS has different binding data (RFC 5802 §6).
-        rs = TlsUniqueStream(self.srv.c2s_port)
-        try:
-            self.assertIsNotNone(rs.open_stream())
-            self.assertIsNotNone(rs.starttls())
-            s = Scram(rs, "SCRAM-SHA-256-PLUS", "bob", PASSWORD, cb_type="tls-unique",
-                      cb_data=b"\x00" * 12)
-            self.assertFalse(s.run())
-            self.assertIn("<not-authorized", s.outcome_xml)
-        finally:
-            rs.close()
+        self.foreign_binding_attempt()
 
     @unittest.skipIf(PyOpenSSL is None, "pyOpenSSL is needed for tls-exporter")
     def test_plus_with_tls_exporter_over_tls13(self):
@@ -974,16 +978,7 @@ class SaslMismatchesDoNotCount(ServerCase):
         # Ten -PLUS exchanges whose binding data does not match: the proof is never checked,
         # so they are no password guesses (an old client falling back must not lock itself out).
         for _ in range(10):
-            rs = TlsUniqueStream(self.srv.c2s_port)
-            try:
-                self.assertIsNotNone(rs.open_stream())
-                self.assertIsNotNone(rs.starttls())
-                s = Scram(rs, "SCRAM-SHA-256-PLUS", "bob", PASSWORD, cb_type="tls-unique",
-                          cb_data=b"\x00" * 12)
-                self.assertFalse(s.run())
-                self.assertIn("<not-authorized", s.outcome_xml)
-            finally:
-                rs.close()
+            self.foreign_binding_attempt()
         self.assertTrue(self.plain_login_works("bob"), "locked out by mismatches")
 
 

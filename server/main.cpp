@@ -86,13 +86,16 @@ int main(int argc, char** argv) {
     }
 
     // Before the io_context and everything else: sessions hold its tickets until they go.
-    const auto limit = [&](const char* key) {
-        return static_cast<std::size_t>(config->get_int("limits", key));
+    const auto gate_limits = [](const haven::config::Config& cfg) {
+        const auto limit = [&](const char* key) {
+            return static_cast<std::size_t>(cfg.get_int("limits", key));
+        };
+        return haven::net::GateLimits{limit("max_unauthenticated_per_address"),
+                                      limit("max_unauthenticated"),
+                                      limit("max_tls_handshakes_per_address"),
+                                      limit("max_tls_handshakes")};
     };
-    haven::net::ConnectionGate gate({limit("max_unauthenticated_per_address"),
-                                     limit("max_unauthenticated"),
-                                     limit("max_tls_handshakes_per_address"),
-                                     limit("max_tls_handshakes")});
+    haven::net::ConnectionGate gate(gate_limits(*config));
     boost::asio::io_context io(1);
     std::unique_ptr<haven::Server> server;
     std::vector<std::shared_ptr<haven::net::Listener>> listeners;
@@ -134,7 +137,11 @@ int main(int argc, char** argv) {
                        server->loaded_modules().size(), " modules");
 
     // SIGHUP: re-read the config file; modules re-apply what they can change at runtime (e.g.
-    // the peer-support role lists). A broken file is logged and the running config kept.
+    // the peer-support role lists), and so does the connection gate (an admin under a
+    // connection flood lowers the caps without dropping everyone who is logged in).
+    // A broken file is logged and the running config kept.
+    server->reloaded.connect(
+        [&](const haven::config::Config& fresh) { gate.set_limits(gate_limits(fresh)); });
     boost::asio::signal_set hangup(io, SIGHUP);
     std::function<void()> wait_for_hangup = [&] {
         hangup.async_wait([&](const boost::system::error_code& ec, int) {

@@ -64,6 +64,10 @@ public:
 
     // An empty Ticket when the cap for `kind` is reached (for `key` or in all).
     Ticket admit(Kind kind, std::string_view key);
+    // New caps (SIGHUP) apply to the next admission; tickets already out stay valid, so lowering
+    // a cap below the current count refuses newcomers until enough connections have gone.
+    void set_limits(GateLimits limits) { limits_ = limits; }
+    const GateLimits& limits() const { return limits_; }
     std::uint64_t refused() const { return refused_; }
     std::size_t count(Kind kind) const { return total_[index(kind)]; }
 

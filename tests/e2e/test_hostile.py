@@ -24,6 +24,7 @@ import hmac
 import os
 import re
 import select
+import signal
 import socket
 import ssl
 import sys
@@ -864,24 +865,25 @@ class ParallelGuessing(ServerCase):
 
 # --- issue 10 point 5: caps before login, one password check per stream ------------------------
 
+def refused_at_once(port: int) -> bool:
+    """True if the server closes a new connection without sending anything."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(stream_header().encode())
+        s.settimeout(2)
+        try:
+            return s.recv(4096) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+    finally:
+        s.close()
+
+
 class PreAuthCaps(ServerCase):
     config = base_config(**{"limits.max_unauthenticated_per_address": 5,
                             "limits.max_tls_handshakes_per_address": 2})
-
-    def refused_at_once(self, port: int) -> bool:
-        """True if the server closes a new connection without sending anything."""
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        try:
-            s.sendall(stream_header().encode())
-            s.settimeout(2)
-            try:
-                return s.recv(4096) == b""
-            except ConnectionResetError:
-                return True
-            except socket.timeout:
-                return False
-        finally:
-            s.close()
 
     def test_unauthenticated_connections_per_address(self):
         logged_in = self.login("alice")  # holds no "unauthenticated" slot any more
@@ -892,8 +894,8 @@ class PreAuthCaps(ServerCase):
                 self.assertIsNotNone(rs.open_stream())
                 holders.append(rs)
             start = time.monotonic()
-            self.assertTrue(self.refused_at_once(self.srv.c2s_port))
-            self.assertTrue(self.refused_at_once(self.srv.direct_tls_port))
+            self.assertTrue(refused_at_once(self.srv.c2s_port))
+            self.assertTrue(refused_at_once(self.srv.direct_tls_port))
             self.assertLess(time.monotonic() - start, 2)
             # The logged-in stream is untouched.
             self.assertTrue(logged_in.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/>"
@@ -925,7 +927,7 @@ class PreAuthCaps(ServerCase):
                    for _ in range(2)]
         try:
             time.sleep(0.2)
-            self.assertTrue(self.refused_at_once(self.srv.direct_tls_port))
+            self.assertTrue(refused_at_once(self.srv.direct_tls_port))
             # STARTTLS is refused with <failure/> while they wait.
             rs = RawStream(self.srv.c2s_port)
             try:
@@ -938,6 +940,35 @@ class PreAuthCaps(ServerCase):
         finally:
             for s in stalled:
                 s.close()
+        self.assert_alive()
+
+
+class PreAuthCapsReload(ServerCase):
+    """An admin under a connection flood lowers the caps with SIGHUP, no restart."""
+    config = base_config(**{"limits.max_unauthenticated_per_address": 6})
+
+    def test_lowered_cap_applies_after_sighup(self):
+        holders = []
+        try:
+            for _ in range(3):
+                rs = RawStream(self.srv.c2s_port)
+                self.assertIsNotNone(rs.open_stream())
+                holders.append(rs)
+            self.srv.set_config("limits.max_unauthenticated_per_address", 3)
+            self.srv.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while "SIGHUP: reloading" not in self.srv.log_contents():
+                self.assertLess(time.monotonic(), deadline, "no reload" + self.log_hint())
+                time.sleep(0.05)
+            # Three held, cap now three: the fourth is closed at accept, which with the old
+            # cap of six it would not have been.
+            self.assertTrue(refused_at_once(self.srv.c2s_port))
+            # The connections admitted under the old cap are untouched.
+            self.assertFalse(holders[0].wait_closed(0.3))
+            self.assertIsNotNone(holders[0].starttls())
+        finally:
+            for rs in holders:
+                rs.close()
         self.assert_alive()
 
 

@@ -171,8 +171,16 @@ bool InquiryStore::close(std::string_view token, std::int64_t now) {
                   token, now) == 1;
 }
 
-void InquiryStore::touch(std::string_view token, std::int64_t now) {
-    change(db_, "UPDATE fa_inquiries SET updated = ?2 WHERE token = ?1", token, now);
+bool InquiryStore::touch(std::string_view token, std::int64_t now) {
+    try {
+        change(db_, "UPDATE fa_inquiries SET updated = ?2 WHERE token = ?1", token, now);
+        return true;
+    } catch (const storage::StorageError& e) {
+        if (!e.busy()) {
+            throw;
+        }
+        return false;
+    }
 }
 
 std::size_t InquiryStore::remove_sender(std::string_view sender) {

@@ -48,7 +48,10 @@ public:
                   std::int64_t now);
     // Open or claimed → closed. True when it changed.
     bool close(std::string_view token, std::int64_t now);
-    void touch(std::string_view token, std::int64_t now);
+    // Records activity (the inactivity expiry counts from it). Best effort: false, and nothing
+    // thrown, while another process holds the database; a message must not be refused only
+    // because its time could not be written, and the next one writes it.
+    bool touch(std::string_view token, std::int64_t now);
 
     // Account deletion: the sender's inquiries go; a staff member's claims become open again.
     std::size_t remove_sender(std::string_view sender);

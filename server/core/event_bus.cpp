@@ -1,6 +1,8 @@
 // Event bus: named stanza events with prioritised handlers (higher first).
 #include "server/core/event_bus.hpp"
 
+#include "server/storage/error.hpp"
+
 #include <algorithm>
 #include <exception>
 
@@ -36,7 +38,23 @@ void EventBus::unhook(HookId id) {
     index_.erase(it);
 }
 
-FireResult EventBus::fire(std::string_view event, StanzaEvent& ev, std::string* failure) const {
+void HandlerFailure::from_current_exception() {
+    try {
+        throw;
+    } catch (const storage::StorageError& e) {
+        what = e.what();
+        temporary = e.busy();
+    } catch (const std::exception& e) {
+        what = e.what();
+        temporary = false;
+    } catch (...) {
+        what = "unknown exception";
+        temporary = false;
+    }
+}
+
+FireResult EventBus::fire(std::string_view event, StanzaEvent& ev,
+                          HandlerFailure* failure) const {
     auto it = events_.find(event);
     if (it == events_.end()) {
         return FireResult::Unhandled;
@@ -47,14 +65,9 @@ FireResult EventBus::fire(std::string_view event, StanzaEvent& ev, std::string* 
             if (entry.handler(ev) == Flow::Stop) {
                 return FireResult::Handled;
             }
-        } catch (const std::exception& e) {
-            if (failure) {
-                *failure = e.what();
-            }
-            return FireResult::Failed;
         } catch (...) {
             if (failure) {
-                *failure = "unknown exception";
+                failure->from_current_exception();
             }
             return FireResult::Failed;
         }

@@ -32,13 +32,29 @@ using HookId = std::uint64_t;
 
 enum class FireResult { Unhandled, Handled, Failed };
 
+// Why a handler failed: the text for the log and whether the same stanza can succeed later.
+// Temporary means another process holds the database (havenctl, a backup): the sender gets
+// <resource-constraint/> (type wait) and retries, instead of internal-server-error (type cancel),
+// which tells a client to give up.
+struct HandlerFailure {
+    std::string what;
+    bool temporary = false;
+
+    std::string_view condition() const {
+        return temporary ? "resource-constraint" : "internal-server-error";
+    }
+    // Fills this from the exception being handled (call only inside a catch block).
+    void from_current_exception();
+};
+
 class EventBus {
 public:
     HookId hook(std::string_view event, int priority, StanzaHandler handler);
     void unhook(HookId id);
     // Runs handlers in priority order until one returns Flow::Stop. A throwing handler is
-    // reported as Failed (the caller answers internal-server-error) and never escapes.
-    FireResult fire(std::string_view event, StanzaEvent& ev, std::string* failure = nullptr) const;
+    // reported as Failed (the caller answers failure->condition()) and never escapes.
+    FireResult fire(std::string_view event, StanzaEvent& ev,
+                    HandlerFailure* failure = nullptr) const;
     bool has_handlers(std::string_view event) const;
 
 private:

@@ -92,6 +92,23 @@ void Router::from_session(Session& origin, Element stanza) {
     dispatch(stanza, &origin, origin.jid(), true);
 }
 
+// A handler threw. A locked database (another process holds it) is temporary: a warning and
+// <resource-constraint/> type wait with the configurable storage-busy text, as
+// xeps/storage_guard.hpp answers; anything else is an error in the log and
+// internal-server-error. Never the exception text to the sender: it can name tables or files.
+void Router::reply_failure(StanzaEvent& ev, std::string_view what, const HandlerFailure& f) {
+    if (f.temporary) {
+        server_.log().warn("storage: database locked by another process; <", ev.stanza.name(),
+                           "/> answered with resource-constraint");
+        const auto lang = ev.lang();
+        ev.reply_error(f.condition(), server_.texts().get("storage-busy", lang),
+                       server_.texts().pick_lang("storage-busy", lang));
+        return;
+    }
+    server_.log().error(what, " failed on <", ev.stanza.name(), "/>: ", f.what);
+    ev.reply_error(f.condition());
+}
+
 void Router::route(Element stanza) {
     auto from = Jid::parse(stanza.attr("from"));
     if (!from) {
@@ -104,17 +121,16 @@ void Router::route(Element stanza) {
 void Router::dispatch(Element& stanza, Session* origin, Jid from, bool outbound) {
     // The event bus guards each handler, but the router's own paths (the fallbacks' account
     // lookups and offline storage) can throw too, e.g. a StorageError. Nothing a stanza does may
-    // leave here: it is logged once with the top tag and the sender gets internal-server-error.
-    std::string failure;
+    // leave here: it is logged once with the top tag and the sender gets internal-server-error
+    // (resource-constraint when the database was only locked).
+    HandlerFailure failure;
     try {
         dispatch_unguarded(stanza, origin, std::move(from), outbound);
         return;
-    } catch (const std::exception& e) {
-        failure = e.what();
     } catch (...) {
-        failure = "unknown exception";
+        failure.from_current_exception();
     }
-    server_.log().error("routing <", stanza.name(), "/> failed: ", failure);
+    server_.log().error("routing <", stanza.name(), "/> failed: ", failure.what);
     if (is_error_or_result(stanza) || kind_of(stanza) == StanzaKind::Other) {
         return;
     }
@@ -128,7 +144,7 @@ void Router::dispatch(Element& stanza, Session* origin, Jid from, bool outbound)
         if (!sender) {
             return;
         }
-        auto err = make_error(stanza, "internal-server-error");
+        auto err = make_error(stanza, failure.condition());
         err.attr("to", sender->str());
         auto to = stanza.attr("to");
         err.attr("from", to.empty() ? server_.domain() : std::string(to));
@@ -191,7 +207,7 @@ void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid from, bool
     const auto& names = event_names();
     int k = static_cast<int>(kind);
     int t = static_cast<int>(ev.target);
-    std::string failure;
+    HandlerFailure failure;
     FireResult r = FireResult::Unhandled;
     if (outbound) {
         r = server_.bus().fire(names.pre[k][t], ev, &failure);
@@ -200,8 +216,7 @@ void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid from, bool
         r = server_.bus().fire(names.plain[k][t], ev, &failure);
     }
     if (r == FireResult::Failed) {
-        server_.log().error("handler failed on <", stanza.name(), "/>: ", failure);
-        ev.reply_error("internal-server-error");
+        reply_failure(ev, "handler", failure);
         return;
     }
     if (r == FireResult::Unhandled) {
@@ -295,13 +310,12 @@ void Router::fallback_message(StanzaEvent& ev) {
             if (type == "headline" || type == "error") {
                 return;
             }
-            std::string failure;
+            HandlerFailure failure;
             auto r = server_.bus().fire("message/offline", ev, &failure);
             if (r == FireResult::Unhandled) {
                 ev.reply_error("service-unavailable");
             } else if (r == FireResult::Failed) {
-                server_.log().error("offline handler failed: ", failure);
-                ev.reply_error("internal-server-error");
+                reply_failure(ev, "offline handler", failure);
             }
             return;
         }
@@ -369,11 +383,10 @@ void Router::fallback_iq(StanzaEvent& ev) {
             name += type;
             name += ev.target == RouteTarget::Host ? "/host/" : "/bare/";
             name += payload ? payload->ns() : std::string{};
-            std::string failure;
+            HandlerFailure failure;
             auto r = server_.bus().fire(name, ev, &failure);
             if (r == FireResult::Failed) {
-                server_.log().error("IQ handler failed: ", failure);
-                ev.reply_error("internal-server-error");
+                reply_failure(ev, "IQ handler", failure);
             } else if (r == FireResult::Unhandled) {
                 ev.reply_error("service-unavailable");
             }

@@ -25,7 +25,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from haven_testlib import RawStream, TestServer  # noqa: E402
+from haven_testlib import RawStream, RawToml, TestServer  # noqa: E402
 
 PASSWORD = "correct horse battery"
 CLIENTS = 50  # 25 senders, 25 receivers
@@ -332,6 +332,80 @@ class LockedIqSetTest(unittest.TestCase):
             reply, _ = self.iq(rs, "free-" + name, payload)
             self.assertIn("type='result'", reply, name)
         rs.close()
+
+
+class LockedFunctionalAddressTest(unittest.TestCase):
+    """Issue 10 §6 for the functional addresses' own table: while another process holds the
+    lock, a new inquiry (which must be written) answers a temporary error (type wait), not
+    internal-server-error, and a follow-up to an existing inquiry (whose activity time is only
+    best-effort) still reaches the staff."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TestServer({
+            "peersupport.enabled": True,
+            "functional_addresses.addresses": RawToml(
+                '[{jid = "beratung@localhost", name = "Beratung", staff = ["sam@localhost"]}]'),
+        })
+        cls.srv.add_user("alice", PASSWORD)
+        cls.srv.add_user("carla", PASSWORD)
+        cls.srv.add_user("sam", PASSWORD, role="supporter")
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def login(self, local: str) -> RawStream:
+        rs = RawStream(self.srv.direct_tls_port, direct_tls=True)
+        self.assertIsNotNone(rs.login(local, PASSWORD, resource="r", timeout=10))
+        self.assertTrue(rs.send("<presence/>"))
+        return rs
+
+    def say(self, rs: RawStream, msg_id: str, body: str) -> None:
+        self.assertTrue(rs.send("<message to='beratung@localhost' type='chat' id='%s'>"
+                                "<body>%s</body></message>" % (msg_id, body)))
+
+    def test_inquiries_during_lock(self):
+        sam = self.login("sam")
+        alice = self.login("alice")
+        carla = self.login("carla")
+        try:
+            self.say(alice, "a1", "first from alice")
+            self.assertIsNotNone(sam.read_until("first from alice", 10), self.srv.log_tail())
+            path = os.path.join(self.srv.data_dir, "haven.sqlite")
+            locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, "2"],
+                                      stdout=subprocess.PIPE, text=True)
+            try:
+                r, _, _ = select.select([locker.stdout], [], [], 10)
+                self.assertTrue(r and locker.stdout.readline().strip() == "locked")
+                # A new inquiry cannot be recorded: retry later, within milliseconds.
+                start = time.monotonic()
+                self.say(carla, "c1", "first from carla")
+                m = carla.read_match(r"<message\b[^>]*id='c1'[^>]*type='error'.*?</message>"
+                                     r"|<message\b[^>]*type='error'[^>]*id='c1'.*?</message>",
+                                     timeout=5)
+                self.assertIsNotNone(m, "no error for the new inquiry" + self.srv.log_tail())
+                self.assertRegex(m.group(0), r"<error type='wait'><resource-constraint")
+                self.assertLess(time.monotonic() - start, 0.5)
+                # An existing inquiry goes on: the follow-up reaches the staff, no error.
+                self.say(alice, "a2", "second from alice")
+                self.assertIsNotNone(sam.read_until("second from alice", 1),
+                                     "follow-up not delivered during the lock" + self.srv.log_tail())
+                self.assertEqual(locker.wait(10), 0)
+            finally:
+                if locker.poll() is None:
+                    locker.kill()
+                    locker.wait(5)
+                locker.stdout.close()
+            self.assertNotIn("type='error'", alice.pending.decode("utf-8", "replace"))
+            # After the lock, carla's retry opens her inquiry.
+            self.say(carla, "c2", "carla again")
+            self.assertIsNotNone(sam.read_until("carla again", 10), self.srv.log_tail())
+            self.assertNotIn("internal-server-error", self.srv.log_contents())
+        finally:
+            for rs in (sam, alice, carla):
+                rs.close()
 
 
 class StoreByteQuotaTest(unittest.TestCase):

@@ -112,6 +112,10 @@ private:
     std::size_t pending_bytes_ = 0;
     std::int64_t next_pending_id_ = -1;
     // Delivered rows whose DELETE met a locked database: hidden from reads until deleted.
+    // Bounded without a cap of its own: remove() admits only ids that are rows of that user
+    // (checked in the table), once each, so it never holds more ids than the table holds rows,
+    // and those are bounded by [offline] quota_messages per account (~40 bytes per id here
+    // against a stored row of at least a hundred).
     std::unordered_set<std::int64_t> pending_removals_;
     std::unique_ptr<boost::asio::steady_timer> timer_;
     bool timer_armed_ = false;

@@ -158,7 +158,7 @@ void Router::dispatch(Element& stanza, Session* origin, Jid from, bool outbound)
     }
 }
 
-void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid from, bool outbound) {
+void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid&& from, bool outbound) {
     auto kind = kind_of(stanza);
     if (kind == StanzaKind::Other) {
         return;

@@ -55,7 +55,7 @@ public:
 
 private:
     void dispatch(Element& stanza, Session* origin, Jid from, bool outbound);
-    void dispatch_unguarded(Element& stanza, Session* origin, Jid from, bool outbound);
+    void dispatch_unguarded(Element& stanza, Session* origin, Jid&& from, bool outbound);
     void fallback(StanzaEvent& ev);
     void reply_failure(StanzaEvent& ev, std::string_view what, const HandlerFailure& f);
     void fallback_message(StanzaEvent& ev);

@@ -129,7 +129,9 @@ void append_attribute(std::string& out, std::string_view key, std::string_view v
     out += '\'';
 }
 
-void append_attributes(std::string& out, const Element& e) {
+// Returns the bytes of the namespace declarations it wrote (the serializer's budget, below).
+std::size_t append_attributes(std::string& out, const Element& e) {
+    std::size_t declared = 0;
     const auto& attrs = e.attrs();
     for (std::size_t i = 0; i < attrs.size(); ++i) {
         const auto& [key, value] = attrs[i];
@@ -163,11 +165,13 @@ void append_attributes(std::string& out, const Element& e) {
         const auto [digits_end, ec] = std::to_chars(std::begin(digits), std::end(digits), n);
         const std::string_view number(digits, static_cast<std::size_t>(digits_end - digits));
         if (first) {
+            const std::size_t before = out.size();
             out += " xmlns:ns";
             out += number;
             out += "='";
             append_escaped(out, uri);
             out += '\'';
+            declared += out.size() - before;
         }
         out += " ns";
         out += number;
@@ -177,6 +181,7 @@ void append_attributes(std::string& out, const Element& e) {
         append_escaped(out, value);
         out += '\'';
     }
+    return declared;
 }
 
 template <typename Elem, typename Pred>
@@ -342,13 +347,21 @@ namespace {
 
 // Namespace hoisting. Written naively, every element whose namespace differs from its parent's
 // declares it again: a stanza that binds a 7,000-character URI to a prefix once and then holds
-// 30,000 elements in it would come out 200 MB long (and be stored that way offline). So the
-// serializer first counts, per namespace, how many elements would have to declare it (and how
-// many elements carry attributes in it); a namespace whose repeated declarations would cost more
-// than `hoist_threshold` bytes is declared once, on the element being serialised, with a prefix
-// ("n1", "n2", ...), and every element in it is written prefixed. Ordinary stanzas never reach
-// the threshold and keep the plain xmlns='' form that naive clients (and CSS-selector lookups
-// such as [xmlns='...']) expect. With the threshold, output stays within about twice the input.
+// 30,000 elements in it would come out 200 MB long (and be stored that way offline).
+//
+// So serialisation has two paths. The fast one writes the plain xmlns='' form that naive
+// clients (and CSS-selector lookups such as [xmlns='...']) expect, adding up the bytes of the
+// declarations it writes; every ordinary stanza, carbons and forwards included, stays well under
+// `naive_budget` and is done in one walk. Past the budget the fast path stops at once (so the
+// waste is bounded by the input plus the budget), the output is cut back, and the slow path
+// counts, per namespace, how many elements would have to declare it (and how many elements
+// carry attributes in it); a namespace whose repeated declarations would cost more than
+// `hoist_threshold` bytes is declared once, on the element being serialised, with a prefix
+// ("n1", "n2", ...), and every element in it is written prefixed. Output then stays within
+// about twice the input plus `naive_budget`. The budget check costs an addition per
+// declaration; the counting walk it spares ordinary stanzas was ~3 % of havend's
+// instructions per message (contrib/bench/instructions.sh).
+constexpr std::size_t naive_budget = 1024;
 constexpr std::size_t hoist_threshold = 128;
 
 struct NsUse {
@@ -452,10 +465,18 @@ void count_sites(const Element& e, std::string_view ns, NsTable& table, bool& re
 
 class Writer {
 public:
-    Writer(std::string& out, const NsTable* hoisted) : out_(out), hoisted_(hoisted) {}
+    // `budget`: most declaration bytes the plain form may write before over_budget() (only
+    // without a hoisting table; 0 = unlimited).
+    Writer(std::string& out, const NsTable* hoisted, std::size_t budget = 0)
+        : out_(out), hoisted_(hoisted), budget_(budget) {}
+
+    bool over_budget() const { return over_; }
 
     void element(const Element& e, std::string_view scope, std::string_view parent_effective,
                  bool top) {
+        if (over_) {
+            return;  // the caller starts over on the slow path
+        }
         const std::string_view fixed = fixed_prefix(e);
         const std::string_view ens = !fixed.empty() ? parent_effective
                                                     : effective_ns(e, parent_effective);
@@ -475,6 +496,7 @@ public:
             append_escaped(out_, ens);
             out_ += '\'';
             scope = ens;
+            spend(ens.size() + 9);
         }
         if (top && hoisted_ != nullptr) {
             declare_hoisted();
@@ -539,9 +561,14 @@ private:
         }
     }
 
+    void spend(std::size_t declared) {
+        declared_ += declared;
+        over_ = budget_ != 0 && declared_ > budget_;
+    }
+
     void attributes(const Element& e) {
         if (hoisted_ == nullptr) {
-            append_attributes(out_, e);
+            spend(append_attributes(out_, e));
             return;
         }
         // Attributes in a hoisted namespace use its prefix; the rest as usual.
@@ -578,14 +605,25 @@ private:
 
     std::string& out_;
     const NsTable* hoisted_;
+    std::size_t budget_;
+    std::size_t declared_ = 0;
+    bool over_ = false;
 };
 
 }  // namespace
 
 void serialize_to(std::string& out, const Element& e, std::string_view parent_ns) {
+    const std::size_t start = out.size();
+    {
+        Writer fast(out, nullptr, naive_budget);
+        fast.element(e, parent_ns, parent_ns, true);
+        if (!fast.over_budget()) {
+            return;
+        }
+    }
+    out.resize(start);
     const std::string_view top_ns = !fixed_prefix(e).empty() ? parent_ns
                                                              : effective_ns(e, parent_ns);
-    // Most stanzas declare each namespace once: one cheap counting pass, then the plain form.
     NsTable table;
     bool repeated = false;
     count_sites(e, top_ns, table, repeated);

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Instructions havend executes per delivered message, counted by valgrind's callgrind: a
+# measure of the message path's cost that, unlike messages/s, does not move with the load on
+# the machine, the CPU's clock or the other process on the core. Use it to settle small A/B
+# differences that run.sh's throughput numbers cannot (their run-to-run spread is ~10-25 %).
+#
+#   contrib/bench/instructions.sh [--clients N] [--rate R] BUILD_DIR [BUILD_DIR...]
+#
+# For each build dir (with havend, havenctl and contrib/bench/haven-bench built), in a new temp
+# dir on loopback: N accounts, havend under callgrind, then two messaging runs of the same shape
+# against two fresh servers, a short one and a long one (same clients, same offered rate). The
+# difference of their instruction totals over the difference of their delivered messages is
+# the cost of one message (receive, route, deliver: parse, policy hooks, serialise, TLS records
+# both ways); start-up and logins are in both runs and cancel out. Prints one line per build.
+# Bounded: every run has a time cap; processes are stopped by PID.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+clients=50
+rate=200
+short_s=4
+long_s=16
+port=26222
+password=bench-password
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --clients) clients="$2"; shift 2 ;;
+        --rate) rate="$2"; shift 2 ;;
+        --port) port="$2"; shift 2 ;;
+        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) break ;;
+    esac
+done
+(($# > 0)) || { sed -n '2,15p' "$0" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/haven-instr.XXXXXX)
+srv_pid=""
+cleanup() {
+    if [[ -n $srv_pid ]] && kill -0 "$srv_pid" 2>/dev/null; then
+        kill -KILL "$srv_pid" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+"$root/certs/make-dev-cert.sh" "$work" localhost >/dev/null
+
+# One havend under callgrind; its totals line after a clean exit.
+run_one() {  # BUILD DIR SECONDS -> prints "IR DELIVERED"
+    local build="$1" dir="$2" secs="$3"
+    rm -f "$dir/callgrind.out.$secs"
+    (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.$secs" \
+        "$build/havend" --config "$dir/havend.toml" >>"$dir/havend.log" 2>&1) &
+    srv_pid=$!
+    local i
+    for i in $(seq 1 600); do
+        ss -Hltn "( sport = :$port )" | grep -q . && break
+        kill -0 "$srv_pid" 2>/dev/null || { echo "havend died: $dir/havend.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    timeout 300 "$build/contrib/bench/haven-bench" message --port "$port" --clients "$clients" \
+        --users "$clients" --concurrency 10 --rate "$rate" --duration "$secs" --warmup 1 \
+        --login-timeout 120 --password "$password" --server-pid "$srv_pid" \
+        --max-seconds 280 >"$dir/bench.$secs.log" 2>&1 || true
+    kill -TERM "$srv_pid"
+    for i in $(seq 1 600); do
+        kill -0 "$srv_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$srv_pid" 2>/dev/null || true
+    wait "$srv_pid" 2>/dev/null || true
+    srv_pid=""
+    local ir delivered
+    ir=$(grep -m1 '^totals:' "$dir/callgrind.out.$secs" | awk '{print $2}')
+    delivered=$(grep '^RESULT ' "$dir/bench.$secs.log" | grep -oE '"delivered":[0-9]+' |
+        cut -d: -f2)
+    [[ -n $ir && -n $delivered ]] || { echo "no result: $dir/bench.$secs.log" >&2; exit 1; }
+    echo "$ir $delivered"
+}
+
+echo "instructions.sh: profiles in $work/*/callgrind.out.{$short_s,$long_s} (callgrind_annotate)" >&2
+for build in "$@"; do
+    build="$(cd "$build" && pwd)"
+    dir="$work/$(basename "$build")-$RANDOM"
+    mkdir -p "$dir"
+    cat >"$dir/havend.toml" <<EOF
+[server]
+domain = "localhost"
+data_dir = "$dir/data"
+[tls]
+cert = "$work/localhost.crt"
+key = "$work/localhost.key"
+[c2s]
+address = "127.0.0.1"
+port = $port
+direct_tls_port = 0
+require_encryption = true
+[log]
+level = "warn"
+[peersupport]
+enabled = false
+EOF
+    echo "$password" | "$build/havenctl" --config "$dir/havend.toml" user add bench0@localhost \
+        --password-stdin >/dev/null
+    for n in $(seq 1 $((clients - 1))); do
+        echo "$password" | "$build/havenctl" --config "$dir/havend.toml" \
+            user add "bench$n@localhost" --password-stdin >/dev/null
+    done
+    read -r ir1 d1 < <(run_one "$build" "$dir" "$short_s")
+    read -r ir2 d2 < <(run_one "$build" "$dir" "$long_s")
+    ((d2 > d1)) || { echo "instructions.sh: no more messages in the long run" >&2; exit 1; }
+    per=$(((ir2 - ir1) / (d2 - d1)))
+    echo "$build: $per instructions per delivered message" \
+        "($d1 and $d2 delivered; totals $ir1, $ir2)"
+done

@@ -19,6 +19,7 @@
 
 #include "server/core/server.hpp"
 #include "server/net/connection_gate.hpp"
+#include "server/net/control_socket.hpp"
 #include "server/net/listener.hpp"
 #include "server/net/tls.hpp"
 #include "server/net/tls_records.hpp"
@@ -84,6 +85,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "havend: %s is valid\n", config_path.c_str());
         return 0;
     }
+    try {
+        haven::net::refuse_if_server_running(haven::control_socket_path(*config));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "havend: %s\n", e.what());
+        return 1;
+    }
 
     // Before the io_context and everything else: sessions hold its tickets until they go.
     const auto gate_limits = [](const haven::config::Config& cfg) {
@@ -102,6 +109,7 @@ int main(int argc, char** argv) {
     // One read buffer for every connection: reads are processed synchronously on this loop.
     auto scratch = std::make_unique<std::array<char, 32 * 1024>>();
     std::unique_ptr<haven::net::WriteBatcher> writes;  // after `server`: it may hold sessions
+    std::unique_ptr<haven::net::ControlSocket> control;  // before `server` goes: it uses it
     try {
         server = std::make_unique<haven::Server>(io, std::move(*config), registry);
         server->load_modules();
@@ -125,6 +133,9 @@ int main(int argc, char** argv) {
         };
         add(cfg.get_int("c2s", "port"), false);
         add(cfg.get_int("c2s", "direct_tls_port"), true);
+        control = std::make_unique<haven::net::ControlSocket>(*server,
+                                                              haven::control_socket_path(cfg));
+        control->start();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "havend: %s\n", e.what());
         return 1;
@@ -188,6 +199,7 @@ int main(int argc, char** argv) {
             return;
         }
         hangup.cancel();
+        control->stop();
         server->log().info("signal ", signo, ": closing streams");
         try {
             for (auto& l : listeners) {
@@ -226,6 +238,7 @@ int main(int argc, char** argv) {
     }
     server->log().info("havend stopped");
     listeners.clear();
+    control.reset();
     server.reset();
     writes.reset();  // last: sessions torn down above may still have queued a flush
     return 0;

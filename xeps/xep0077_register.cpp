@@ -305,7 +305,11 @@ private:
                 }
                 if (ok) {
                     self->log_.info("register: password changed in-band");
-                    self->close_other_sessions(local, id);
+                    // A changed password revokes the old one: streams that logged in with it
+                    // end with <reset/> (RFC 6120 §4.9.3.16: the security context changed), so
+                    // a leaked password stops working everywhere once its owner changes it.
+                    // The requesting stream stays open.
+                    self->server_.close_sessions_of(local, "reset", "password changed", id);
                 }
                 if (!s) {
                     return;
@@ -317,18 +321,6 @@ private:
                 }
             });
         return Flow::Stop;
-    }
-
-    // A changed password revokes the old one: streams that logged in with it end with <reset/>
-    // (RFC 6120 §4.9.3.16: the security context changed), so a leaked password stops working
-    // everywhere once its owner changes it. The requesting stream stays open.
-    void close_other_sessions(const std::string& local, std::uint64_t keep) {
-        auto sessions = server_.sessions().of(local);  // copy: closing unbinds
-        for (const auto& other : sessions) {
-            if (other->id() != keep) {
-                other->close("reset", "password changed");
-            }
-        }
     }
 
     bool reserved(std::string_view local) const {

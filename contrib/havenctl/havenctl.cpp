@@ -1,4 +1,6 @@
-// havenctl: the admin CLI (accounts and roles), working on the server's database directly.
+// havenctl: the admin CLI (accounts, roles, grants). A command that changes state goes to the
+// running havend over its control socket, so it has taken effect (sessions closed, roles
+// applied) when havenctl returns; with no server running, havenctl works on the database.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -6,6 +8,8 @@
 #include <vector>
 
 #include <sodium.h>
+
+#include "contrib/havenctl/control_client.hpp"
 
 #include "modules/peersupport/grant_store.hpp"
 #include "server/auth/precis.hpp"
@@ -73,14 +77,6 @@ int main(int argc, char** argv) {
         if (!domain) {
             return fail("[server] domain: invalid");
         }
-        std::filesystem::path dir = config.get_string("server", "data_dir");
-        std::filesystem::create_directories(dir);
-        auto db = haven::storage::Database::open(dir / "haven.sqlite");
-        haven::storage::UserStore users(*db);
-        haven::Accounts accounts(
-            users, static_cast<std::uint32_t>(config.get_int("sasl", "scram_iterations")),
-            haven::load_or_create_secret(dir / "scram.secret"));
-
         auto local_of = [&](const std::string& jid) -> std::optional<std::string> {
             auto j = haven::Jid::parse(jid.find('@') == std::string::npos
                                            ? jid + "@" + domain->domain()
@@ -93,6 +89,72 @@ int main(int argc, char** argv) {
 
         const auto& group = args[0];
         const auto& cmd = args[1];
+        auto has = [&](const char* flag) {
+            return std::find(args.begin(), args.end(), flag) != args.end();
+        };
+
+        // The commands that change state, checked and put into the control socket's words.
+        std::vector<std::string> words;
+        std::string secret;
+        if (group == "grant" && cmd == "end" && args.size() >= 4) {
+            auto s = local_of(args[2]);
+            auto m = local_of(args[3]);
+            if (!s || !m) {
+                return fail("not JIDs of this server");
+            }
+            words = {"grant", "end", *s, *m};
+        } else if (group == "user" && args.size() >= 3 &&
+                   (cmd == "add" || cmd == "passwd" || cmd == "delete" || cmd == "role")) {
+            auto local = local_of(args[2]);
+            if (!local) {
+                return fail("not a JID of this server: " + args[2]);
+            }
+            words = {"user", cmd, *local};
+            if (cmd == "add" || cmd == "passwd") {
+                if (!has("--password-stdin")) {
+                    return fail("pass the password on standard input with --password-stdin");
+                }
+                if (cmd == "add") {
+                    std::string role = "member";
+                    if (auto it = std::find(args.begin(), args.end(), "--role");
+                        it != args.end()) {
+                        if (it + 1 == args.end() || !haven::valid_role(*(it + 1))) {
+                            return fail("--role must be member, supporter or admin");
+                        }
+                        role = *(it + 1);
+                    }
+                    words.push_back(role);
+                }
+                secret = read_password();
+            } else if (cmd == "role") {
+                if (args.size() < 4 || !haven::valid_role(args[3])) {
+                    return fail("role must be member, supporter or admin");
+                }
+                words.push_back(args[3]);
+            }
+        }
+        if (!words.empty()) {
+            // PBKDF2 for add/passwd runs in the server: allow it time on a loaded machine.
+            auto answer = haven::ctl::ask_server(haven::control_socket_path(config), words,
+                                                 secret, std::chrono::seconds(60));
+            if (answer) {
+                std::fill(secret.begin(), secret.end(), '\0');
+                if (!answer->ok) {
+                    return fail(answer->text);
+                }
+                std::printf("%s\n", answer->text.c_str());
+                return 0;
+            }
+        }
+
+        // No server runs: the database directly.
+        std::filesystem::path dir = config.get_string("server", "data_dir");
+        std::filesystem::create_directories(dir);
+        auto db = haven::storage::Database::open(dir / "haven.sqlite");
+        haven::storage::UserStore users(*db);
+        haven::Accounts accounts(
+            users, static_cast<std::uint32_t>(config.get_int("sasl", "scram_iterations")),
+            haven::load_or_create_secret(dir / "scram.secret"));
         if (group == "grant") {
             haven::peersupport::GrantStore grants(*db);
             const auto& d = domain->domain();
@@ -120,7 +182,6 @@ int main(int argc, char** argv) {
                     return fail("not JIDs of this server");
                 }
                 haven::storage::RosterStore roster(*db);
-                // A running havend notices within seconds and pushes the roster removals.
                 if (!haven::peersupport::end_grant_records(*db, grants, roster, d, *s, *m)) {
                     return fail("no such grant");
                 }
@@ -147,21 +208,9 @@ int main(int argc, char** argv) {
         if (!local) {
             return fail("not a JID of this server: " + args[2]);
         }
-        auto has = [&](const char* flag) {
-            return std::find(args.begin(), args.end(), flag) != args.end();
-        };
         if (cmd == "add" || cmd == "passwd") {
-            if (!has("--password-stdin")) {
-                return fail("pass the password on standard input with --password-stdin");
-            }
-            std::string role = "member";
-            if (auto it = std::find(args.begin(), args.end(), "--role"); it != args.end()) {
-                if (it + 1 == args.end() || !haven::valid_role(*(it + 1))) {
-                    return fail("--role must be member, supporter or admin");
-                }
-                role = *(it + 1);
-            }
-            auto password = haven::auth::prepare_password(read_password());
+            const std::string role = cmd == "add" ? words.at(3) : std::string("member");
+            auto password = haven::auth::prepare_password(secret);
             if (!password) {
                 return fail("the password is empty or contains characters not allowed");
             }
@@ -190,9 +239,6 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (cmd == "role") {
-            if (args.size() < 4 || !haven::valid_role(args[3])) {
-                return fail("role must be member, supporter or admin");
-            }
             if (!users.set_role(*local, args[3])) {
                 return fail("no such account: " + args[2]);
             }

@@ -46,6 +46,10 @@ struct GrantLess {
 };
 using GrantSet = std::set<std::pair<std::string, std::string>, GrantLess>;
 
+// Where an account records that its staff role came from [peersupport] supporters/admins.
+constexpr std::string_view marker_store = "peersupport";
+constexpr std::string_view marker_key = "config-role";
+
 class Module final : public PeerSupport {
 public:
     explicit Module(ModuleContext& m)
@@ -63,8 +67,18 @@ public:
                        [this](StanzaEvent& e) { return check(e); }, prio::policy);
             }
         }
-        // Role or grant changes made by havenctl in another process show up here.
+        // havenctl normally asks this server over the control socket (below: effects at once);
+        // changes made to the database by other means (havenctl while the server was starting,
+        // a restored backup, the sqlite3 CLI) show up here within two seconds.
         m.every(std::chrono::seconds(2), [this] { sync_external_changes(); });
+        auto roles = server_.role_changed.connect([this](const std::string& local) {
+            forget_config_role(local);
+            load_staff();
+        });
+        m.own_connection([&s = server_, roles] { s.role_changed.disconnect(roles); });
+        m.admin_command("grant end", 2, [this](const AdminRequest& r, const AdminDone& done) {
+            admin_end_grant(r, done);
+        });
         m.every(std::chrono::minutes(1), [this] { flush_touches(); });
         if (auto days = m.opt_int("grant_expiry_days"); days > 0) {
             m.every(std::chrono::seconds(m.opt_int("expiry_check_s")),
@@ -216,15 +230,36 @@ private:
                 }
             }
         }
-        // A role the config took away on reload is taken away (issue 11): the account is a
-        // member again, and load_staff() ends the grants it held.
-        for (const auto& local : configured_staff_) {
-            if (!configured.contains(local)) {
-                users.set_role(local, "member");
+        // A role the config took away is taken away (issue 11), on SIGHUP and also when the
+        // entry went while the server was down: each account remembers that its role came
+        // from the config (a marker in its own key-value store, erased with the account), so
+        // the next start knows what the previous config gave. The account is a member again,
+        // and load_staff() ends the grants it held.
+        for (const auto& u : users.list()) {
+            if (parse_role(u.role) == Role::Member || configured.contains(u.localpart)) {
+                continue;
+            }
+            if (configured_staff_.contains(u.localpart) ||
+                server_.kv().get(u.localpart, marker_store, marker_key)) {
+                users.set_role(u.localpart, "member");
+                server_.kv().remove(u.localpart, marker_store, marker_key);
                 m_.log().info("peersupport: a configured staff role was removed");
             }
         }
+        for (const auto& local : configured) {
+            if (users.exists(local) && !server_.kv().get(local, marker_store, marker_key)) {
+                server_.kv().put(local, marker_store, marker_key, "1");
+            }
+        }
         configured_staff_ = std::move(configured);
+    }
+
+    // An admin set this account's role by hand (havenctl): from now on it is the admin's, not
+    // the config's, so a later config change does not take it away.
+    void forget_config_role(const std::string& local) {
+        if (!configured_staff_.contains(local)) {
+            server_.kv().remove(local, marker_store, marker_key);
+        }
     }
 
     void load_staff() {
@@ -255,6 +290,23 @@ private:
             out.insert({g.supporter, g.member});
         }
         return out;
+    }
+
+    // havenctl grant end SUPPORTER MEMBER: the records go and both sides get the roster
+    // removals and unavailable presence before havenctl prints its answer.
+    void admin_end_grant(const AdminRequest& r, const AdminDone& done) {
+        auto supporter = Jid::make(r.words[2], server_.domain());
+        auto member = Jid::make(r.words[3], server_.domain());
+        if (!supporter || !member || supporter->local().empty() || member->local().empty()) {
+            done({false, "not JIDs of this server"});
+            return;
+        }
+        if (!end_grant(supporter->local(), member->local())) {
+            done({false, "no such grant"});
+            return;
+        }
+        done({true, "ended the conversation grant " + supporter->bare().str() + " -> " +
+                        member->bare().str()});
     }
 
     void sync_external_changes() {

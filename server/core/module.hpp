@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "server/config/config.hpp"
+#include "server/core/admin_commands.hpp"
 #include "server/core/event_bus.hpp"
 #include "server/core/log.hpp"
 
@@ -76,6 +77,8 @@ public:
 
     // Runs `fn` every `interval` until the module unloads.
     void every(std::chrono::milliseconds interval, std::function<void()> fn);
+    // A command havenctl can give the running server ("grant end", see AdminCommands).
+    void admin_command(std::string verb, std::size_t args, AdminHandler handler);
     // Remembers a lifecycle-signal connection so it is undone on unload.
     void own_connection(std::function<void()> disconnect) {
         disconnects_.push_back(std::move(disconnect));

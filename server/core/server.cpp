@@ -21,6 +21,9 @@ std::vector<OptionSpec> core_options() {
         opt_string("server", "data_dir", "./data",
                    "Directory for the SQLite database and key files (relative to the working "
                    "directory)."),
+        opt_string("server", "control_socket", "",
+                   "Unix socket (mode 0600) where havenctl reaches the running server, so admin "
+                   "actions take effect at once; empty: control.sock in data_dir. No TCP."),
         opt_string("tls", "cert", "certs/localhost.crt", "PEM certificate chain."),
         opt_string("tls", "key", "certs/localhost.key", "PEM private key (mode 0600)."),
         opt_bool("tls", "compact_connections", true,
@@ -98,6 +101,14 @@ std::vector<OptionSpec> core_options() {
     };
 }
 
+std::filesystem::path control_socket_path(const config::Config& config) {
+    const auto& configured = config.get_string("server", "control_socket");
+    if (!configured.empty()) {
+        return configured;
+    }
+    return std::filesystem::path(config.get_string("server", "data_dir")) / "control.sock";
+}
+
 std::vector<OptionSpec> all_options(const ModuleRegistry& registry) {
     auto specs = core_options();
     std::vector<std::string> names;
@@ -151,6 +162,7 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
     accounts_ = std::make_unique<Accounts>(
         *users_, static_cast<std::uint32_t>(config_.get_int("sasl", "scram_iterations")),
         load_or_create_secret(dir / "scram.secret"));
+    register_account_commands(*this);
 }
 
 Server::~Server() {
@@ -238,16 +250,25 @@ void Server::offload(std::function<void()> work, std::function<void()> done) {
     });
 }
 
+std::size_t Server::close_sessions_of(const std::string& localpart, std::string_view condition,
+                                      std::string_view text, std::uint64_t keep) {
+    auto sessions = sessions_.of(localpart);  // copy: closing a session unbinds it
+    std::size_t closed = 0;
+    for (const auto& s : sessions) {
+        if (s->id() != keep) {
+            s->close(condition, text);
+            ++closed;
+        }
+    }
+    return closed;
+}
+
 void Server::delete_user(const std::string& localpart) {
     // Takes the write lock first: if another process holds the database, this throws (busy)
     // before any session is closed or any module forgot the user.
     storage::Transaction tx(*db_);
     user_deleted.emit(localpart);
-    // Copy: closing a session unbinds it from the list we would be iterating.
-    auto sessions = sessions_.of(localpart);
-    for (const auto& s : sessions) {
-        s->close("not-authorized", "account deleted");
-    }
+    close_sessions_of(localpart, "not-authorized", "account deleted");
     users_->remove(localpart);  // cascades to every per-user table
     tx.commit();
 }
@@ -306,6 +327,11 @@ void ModuleContext::hook_iq(IqType type, Target target, std::string_view ns,
     name += target == Target::Host ? "host/" : "bare/";
     name += ns;
     hook(name, std::move(handler), priority);
+}
+
+void ModuleContext::admin_command(std::string verb, std::size_t args, AdminHandler handler) {
+    const auto id = server_.admin().add(std::move(verb), args, std::move(handler));
+    own_connection([&s = server_, id] { s.admin().remove(id); });
 }
 
 void ModuleContext::add_feature(std::string feature) {

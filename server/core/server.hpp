@@ -1,6 +1,7 @@
 // Server: owns the host's state (config, storage, sessions, event bus, modules) on one executor.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "server/auth/login_throttle.hpp"
 #include "server/config/config.hpp"
 #include "server/core/accounts.hpp"
+#include "server/core/admin_commands.hpp"
 #include "server/core/event_bus.hpp"
 #include "server/core/log.hpp"
 #include "server/core/module.hpp"
@@ -36,6 +38,12 @@ class SecretBox;
 std::vector<config::OptionSpec> core_options();
 // Core options + every compiled-in module's options + [modules] enabled.
 std::vector<config::OptionSpec> all_options(const ModuleRegistry& registry);
+// Where havend listens for havenctl ([server] control_socket, default data_dir/control.sock).
+std::filesystem::path control_socket_path(const config::Config& config);
+
+class Server;
+// The core's own admin commands: user add/passwd/delete/role (server/core/admin_accounts.cpp).
+void register_account_commands(Server& server);
 
 class Server {
 public:
@@ -65,6 +73,8 @@ public:
     bool user_exists(std::string_view localpart);
     Accounts& accounts() { return *accounts_; }
     auth::LoginThrottle& throttle() { return throttle_; }
+    // What havenctl can ask of the running server (the control socket).
+    AdminCommands& admin() { return admin_; }
 
     // Loads the modules the config enables; called once after construction.
     void load_modules();
@@ -98,12 +108,19 @@ public:
     Signal<Session&> initial_presence;      // emitted by the presence module
     Signal<const std::string&> user_created;  // localpart
     Signal<const std::string&> user_deleted;  // localpart; emitted before data is erased
+    // An account's role was set by an admin (or it was created with one): modules that keep
+    // roles in memory re-read them now, not at their next poll.
+    Signal<const std::string&> role_changed;  // localpart
     // SIGHUP re-read the config file (already validated). Options read at startup keep their
     // values; modules pick what they can apply at runtime from the new config.
     Signal<const config::Config&> reloaded;
 
     // Deletes an account and everything stored for it; open sessions are closed.
     void delete_user(const std::string& localpart);
+    // Closes every session of the account with a stream error, except the one with id `keep`
+    // (0: none). Returns how many were closed.
+    std::size_t close_sessions_of(const std::string& localpart, std::string_view condition,
+                                  std::string_view text, std::uint64_t keep = 0);
 
 private:
     boost::asio::io_context& io_;
@@ -124,6 +141,7 @@ private:
     std::unique_ptr<storage::KeyValueStore> kv_;
     std::unique_ptr<Accounts> accounts_;
     auth::LoginThrottle throttle_;
+    AdminCommands admin_;
     std::vector<std::string> features_;
     std::vector<std::string> account_features_;
     std::unordered_map<std::type_index, void*> services_;

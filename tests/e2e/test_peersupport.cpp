@@ -634,6 +634,36 @@ TEST_CASE("issue 11: a config role removed on SIGHUP demotes and ends the grants
           std::string::npos);
 }
 
+TEST_CASE("issue 11: a config role removed while the server was down demotes at the next start") {
+    TestServer server(peersupport_on({{"peersupport.supporters", toml_array({"bob@localhost"})}}));
+    add_users(server);
+    server.start();
+    {
+        Online alice(server, "alice");
+        Online bob(server, "bob");
+        open_grant(server, bob, alice);
+    }
+    REQUIRE(server.stop() == 0);
+    server.set_config("peersupport.supporters", toml_array({}));
+    server.start();
+    CHECK(server.run_ctl({"user", "list"}).out.find(server.jid("bob") + " member") !=
+          std::string::npos);
+    CHECK(server.run_ctl({"grant", "list"}).out.find(server.jid("alice")) == std::string::npos);
+    Online bob(server, "bob");
+    auto refused = refusal_for(bob.client,
+                               "<message to='" + server.jid("alice") +
+                                   "' type='chat' id='after'><body>still there?</body></message>",
+                               "after");
+    REQUIRE(refused);
+    check_refusal(*refused);
+    // A role an admin gave by hand is the admin's: a config without the account keeps it.
+    REQUIRE(server.run_ctl({"user", "role", server.jid("bob"), "supporter"}).exit_code == 0);
+    REQUIRE(server.stop() == 0);
+    server.start();
+    CHECK(server.run_ctl({"user", "list"}).out.find(server.jid("bob") + " supporter") !=
+          std::string::npos);
+}
+
 TEST_CASE("issue 4: grants expire after the configured inactivity period") {
     TestServer server(peersupport_on({{"peersupport.grant_expiry_days", "1"},
                                       {"peersupport.expiry_check_s", "1"}}));

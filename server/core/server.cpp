@@ -80,6 +80,10 @@ std::vector<OptionSpec> core_options() {
         opt_int("limits", "max_send_queue_bytes", 1024 * 1024, 64 * 1024, 64 * 1024 * 1024,
                 "Bytes queued for a client that does not read (the socket refuses them) before "
                 "its stream is closed; output waiting for the write batch may reach 4x this."),
+        opt_string("storage", "key_file", "",
+                   "The key that seals stored messages and personal data (created, mode 0600, "
+                   "if missing). Empty: storage.key in data_dir. Put it elsewhere (e.g. a systemd "
+                   "credentials directory) so that a copy of data_dir alone cannot be read."),
         opt_int("storage", "busy_timeout_ms", 10, 0, 2000,
                 "Longest the event loop waits for a database lock held by another process "
                 "(havenctl, a backup). Offline messages are then queued in memory and written "
@@ -148,8 +152,9 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
         throw ConfigError("[server] data_dir: cannot create " + dir.string() + ": " + ec.message());
     }
     ::chmod(dir.c_str(), 0700);
-    secret_box_ = std::make_unique<storage::SecretBox>(
-        storage::SecretBox::load_or_create(dir / "storage.key"));
+    const auto& key_file = config_.get_string("storage", "key_file");
+    secret_box_ = std::make_unique<storage::SecretBox>(storage::SecretBox::load_or_create(
+        key_file.empty() ? dir / "storage.key" : std::filesystem::path(key_file)));
     db_ = storage::Database::open(dir / "haven.sqlite");
     users_ = std::make_unique<storage::UserStore>(*db_);
     roster_ = std::make_unique<storage::RosterStore>(*db_);

@@ -106,4 +106,4 @@ void load(ModuleContext& m) {
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(disco, "XEP-0030: Service Discovery", haven::xeps::load)
+HAVEN_MODULE(disco, haven::xeps::load)

@@ -162,14 +162,4 @@ std::unique_ptr<PrivateStorage> load(ModuleContext& m) {
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(private, "XEP-0049: Private XML Storage", haven::xeps::load,
-             haven::config::opt_int("private", "max_bytes", 65536, 256, 1048576,
-                                    "Largest private XML fragment (serialised) a user may store; "
-                                    "larger ones get policy-violation."),
-             haven::config::opt_int("private", "max_items", 100, 1, 10000,
-                                    "How many fragments (distinct element name + namespace) one "
-                                    "user may store."),
-             haven::config::opt_int("private", "quota_bytes", 1024 * 1024, 4096,
-                                    256 * 1024 * 1024,
-                                    "Bytes of private XML one user may store in all; a set "
-                                    "beyond it gets not-acceptable."))
+HAVEN_MODULE(private, haven::xeps::load)

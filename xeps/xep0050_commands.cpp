@@ -215,4 +215,4 @@ std::unique_ptr<Commands> load(ModuleContext& m) { return std::make_unique<Comma
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(commands, "XEP-0050: Ad-Hoc Commands", haven::xeps::load)
+HAVEN_MODULE(commands, haven::xeps::load)

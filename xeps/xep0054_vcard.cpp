@@ -104,7 +104,4 @@ std::unique_ptr<Vcard> load(ModuleContext& m) { return std::make_unique<Vcard>(m
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(vcard, "XEP-0054: vcard-temp", haven::xeps::load,
-             haven::config::opt_int("vcard", "max_bytes", 65536, 256, 1048576,
-                                    "Largest vCard (serialised XML, photo included) a user may "
-                                    "store; larger ones get policy-violation."))
+HAVEN_MODULE(vcard, haven::xeps::load)

@@ -370,10 +370,4 @@ std::shared_ptr<Register> load(ModuleContext& m) { return std::make_shared<Regis
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(inband_register, "XEP-0077: In-Band Registration", haven::xeps::load,
-             haven::config::opt_int("inband_register", "max_per_window", 10, 0, 1000000,
-                                    "Registration attempts (successful or not) per window, "
-                                    "server-wide (0: no limit). [registration] enabled switches "
-                                    "it on."),
-             haven::config::opt_int("inband_register", "window_s", 600, 1, 86400,
-                                    "Length of the registration rate window in seconds."))
+HAVEN_MODULE(inband_register, haven::xeps::load)

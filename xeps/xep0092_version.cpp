@@ -47,7 +47,4 @@ void load(ModuleContext& m) {
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(version, "XEP-0092: Software Version", haven::xeps::load,
-             haven::config::opt_bool("version", "show_os", false,
-                                     "Include the operating system in software version answers "
-                                     "(XEP-0092 §5: it helps attackers; off by default)."))
+HAVEN_MODULE(version, haven::xeps::load)

@@ -440,10 +440,4 @@ std::unique_ptr<Blocking> load(ModuleContext& m) { return std::make_unique<Block
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(blocking, "XEP-0191: Blocking Command", haven::xeps::load,
-             haven::config::opt_int("blocking", "max_items", 1000, 1, 100000,
-                                    "How many JIDs one user may block."),
-             haven::config::opt_int("blocking", "quota_bytes", 256 * 1024, 4096,
-                                    64 * 1024 * 1024,
-                                    "Bytes of JIDs one user's block list may hold; a block "
-                                    "beyond it gets policy-violation like a full list."))
+HAVEN_MODULE(blocking, haven::xeps::load)

@@ -36,4 +36,4 @@ void load(ModuleContext& m) {
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(ping, "XEP-0199: XMPP Ping", haven::xeps::load)
+HAVEN_MODULE(ping, haven::xeps::load)

@@ -124,4 +124,4 @@ std::unique_ptr<Carbons> load(ModuleContext& m) { return std::make_unique<Carbon
 }  // namespace
 }  // namespace haven::xeps
 
-HAVEN_MODULE(carbons, "XEP-0280: Message Carbons", haven::xeps::load)
+HAVEN_MODULE(carbons, haven::xeps::load)

@@ -14,7 +14,7 @@
 #include "modules/peersupport/grant_store.hpp"
 #include "server/auth/precis.hpp"
 #include "server/core/accounts.hpp"
-#include "server/core/module.hpp"
+#include "server/config/schema.hpp"
 #include "server/core/server.hpp"
 #include "server/storage/database.hpp"
 #include "server/storage/roster_store.hpp"
@@ -68,11 +68,11 @@ int main(int argc, char** argv) {
     if (sodium_init() < 0) {
         return fail("libsodium failed to initialise");
     }
-    haven::ModuleRegistry registry;
-    haven::register_builtin_modules(registry);
+    // The config schema only: havenctl validates the whole file but links no module code.
+    haven::config::SchemaRegistry schema;
+    haven::config::register_builtin_schemas(schema);
     try {
-        auto config =
-            haven::config::Config::load_file(config_path, haven::all_options(registry));
+        auto config = haven::config::Config::load_file(config_path, haven::all_options(schema));
         auto domain = haven::Jid::parse(config.get_string("server", "domain"));
         if (!domain) {
             return fail("[server] domain: invalid");

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "server/config/config.hpp"
+#include "server/config/schema.hpp"
 #include "server/core/admin_commands.hpp"
 #include "server/core/event_bus.hpp"
 #include "server/core/log.hpp"
@@ -32,6 +33,9 @@ struct ModuleInfo {
 class ModuleRegistry {
 public:
     void add(ModuleInfo info) { modules_.push_back(std::move(info)); }
+    // Gives every module its description and options from the schema (server/config/schema.hpp).
+    // A module without a schema entry is a build error caught at startup: throws logic_error.
+    void attach(const config::SchemaRegistry& schema);
     const std::vector<ModuleInfo>& all() const { return modules_; }
     const ModuleInfo* find(std::string_view name) const;
 
@@ -120,11 +124,10 @@ std::function<std::shared_ptr<void>(ModuleContext&)> wrap_load(Fn fn) {
 
 }  // namespace haven
 
-// Declares a compiled-in module. The registration function has C linkage so the generated
-// registry can name it without knowing the module's C++ namespace.
-#define HAVEN_MODULE(name, description, load_fn, ...)                                         \
-    extern "C" void haven_register_module_##name(::haven::ModuleRegistry& registry) {         \
-        registry.add(::haven::ModuleInfo{#name, description,                                  \
-                                         ::haven::detail::wrap_load(load_fn),                 \
-                                         std::vector<::haven::config::OptionSpec>{__VA_ARGS__}}); \
+// Declares a compiled-in module; its description and options are in its options file
+// (HAVEN_MODULE_OPTIONS). The registration function has C linkage so the generated registry
+// can name it without knowing the module's C++ namespace.
+#define HAVEN_MODULE(name, load_fn)                                                   \
+    extern "C" void haven_register_module_##name(::haven::ModuleRegistry& registry) { \
+        registry.add(::haven::ModuleInfo{#name, {}, ::haven::detail::wrap_load(load_fn), {}}); \
     }

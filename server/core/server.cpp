@@ -113,10 +113,13 @@ std::filesystem::path control_socket_path(const config::Config& config) {
     return std::filesystem::path(config.get_string("server", "data_dir")) / "control.sock";
 }
 
-std::vector<OptionSpec> all_options(const ModuleRegistry& registry) {
+namespace {
+// ModuleSchema and ModuleInfo both carry .name and .options.
+template <class Modules>
+std::vector<OptionSpec> with_module_options(const Modules& modules) {
     auto specs = core_options();
     std::vector<std::string> names;
-    for (const auto& m : registry.all()) {
+    for (const auto& m : modules) {
         names.push_back(m.name);
         for (const auto& o : m.options) {
             specs.push_back(o);
@@ -125,6 +128,15 @@ std::vector<OptionSpec> all_options(const ModuleRegistry& registry) {
     specs.push_back(opt_list("modules", "enabled", names,
                              "Modules to load (all compiled-in modules by default).", names));
     return specs;
+}
+}  // namespace
+
+std::vector<OptionSpec> all_options(const config::SchemaRegistry& schema) {
+    return with_module_options(schema.all());
+}
+
+std::vector<OptionSpec> all_options(const ModuleRegistry& registry) {
+    return with_module_options(registry.all());
 }
 
 Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry& registry)
@@ -287,6 +299,17 @@ const ModuleInfo* ModuleRegistry::find(std::string_view name) const {
         }
     }
     return nullptr;
+}
+
+void ModuleRegistry::attach(const config::SchemaRegistry& schema) {
+    for (auto& m : modules_) {
+        const auto* s = schema.find(m.name);
+        if (s == nullptr) {
+            throw std::logic_error("module " + m.name + " has no HAVEN_MODULE_OPTIONS entry");
+        }
+        m.description = s->description;
+        m.options = s->options;
+    }
 }
 
 ModuleContext::ModuleContext(Server& server, const ModuleInfo& info)

@@ -36,7 +36,9 @@ class SecretBox;
 
 // Every option the core itself declares ([server], [tls], [c2s], [sasl], [limits], ...).
 std::vector<config::OptionSpec> core_options();
-// Core options + every compiled-in module's options + [modules] enabled.
+// Core options + every compiled-in module's options + [modules] enabled. The same list from
+// the schema alone (havenctl) and from the loaded registry (havend, which attached it).
+std::vector<config::OptionSpec> all_options(const config::SchemaRegistry& schema);
 std::vector<config::OptionSpec> all_options(const ModuleRegistry& registry);
 // Where havend listens for havenctl ([server] control_socket, default data_dir/control.sock).
 std::filesystem::path control_socket_path(const config::Config& config);

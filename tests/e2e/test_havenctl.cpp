@@ -66,3 +66,29 @@ TEST_CASE("issue 2: havenctl user add/passwd/role/list/delete") {
                             std::chrono::milliseconds(800)));
     CHECK(server.stop() == 0);
 }
+
+TEST_CASE("issue 11: havenctl checks module options against the schema without linking modules") {
+    // havenctl links the config schema only (server/config/schema.hpp), yet refuses what havend
+    // refuses: an unknown key in a module's section, a malformed functional-address table.
+    TestServer server;
+    server.set_config("peersupport.no_such_option", "1");
+    auto unknown = server.run_ctl({"user", "list"});
+    CHECK(unknown.exit_code != 0);
+    CHECK(unknown.err.find("no_such_option") != std::string::npos);
+    CHECK(server.check_config().exit_code != 0);
+
+    TestServer fa;
+    fa.set_config("functional_addresses.addresses", R"([{jid = "not a jid", staff = []}])");
+    auto bad = fa.run_ctl({"user", "list"});
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("functional_addresses") != std::string::npos);
+
+    // Module options it knows are accepted, and a [modules] list naming a real module too.
+    TestServer ok;
+    ok.set_config("offline.quota", "5");
+    ok.set_config("modules.enabled", R"(["presence", "roster", "peersupport"])");
+    auto fine = ok.run_ctl({"user", "list"});
+    CHECK_MESSAGE(fine.exit_code == 0, fine.err);
+    ok.set_config("modules.enabled", R"(["presence", "no_such_module"])");
+    CHECK(ok.run_ctl({"user", "list"}).exit_code != 0);
+}

@@ -140,5 +140,4 @@ std::unique_ptr<Presence> load_module(ModuleContext& m) {
 
 }  // namespace haven::xeps::presence
 
-HAVEN_MODULE(presence, "RFC 6121: presence subscriptions, broadcast, probes and directed presence",
-             haven::xeps::presence::load_module)
+HAVEN_MODULE(presence, haven::xeps::presence::load_module)

@@ -1,0 +1,5 @@
+// The `disco` module's options: its part of the config schema, without its code (linked
+// into havend and havenctl; server/config/schema.hpp).
+#include "server/config/schema.hpp"
+
+HAVEN_MODULE_OPTIONS(disco, "XEP-0030: Service Discovery")

@@ -1,5 +1,5 @@
-// The `functional_addresses` module's options: its part of the config schema, without its code (linked
-// into havend and havenctl; server/config/schema.hpp).
+// The `functional_addresses` module's options: its part of the config schema, without its
+// code (linked into havend and havenctl; server/config/schema.hpp).
 #include "modules/functional_addresses/address_config.hpp"
 #include "server/config/schema.hpp"
 

@@ -721,9 +721,9 @@ void Conn::go_online() {
     w_.on_ready(*this, now_ns() - t_start_);
 }
 
-void Conn::append_message(const Conn& peer, std::int64_t t_ns) {
+void Conn::append_message(const std::string& to, std::int64_t t_ns) {
     out_ += "<message to='";
-    out_ += peer.jid_;
+    out_ += to;
     out_ += "' type='chat' id='m";
     append_num(out_, ++seq_);
     out_ += "'><body>hb ";
@@ -949,6 +949,49 @@ Conn* Worker::pick_peer(const Conn& self) {
     }
 }
 
+// A random online member of `supporter`; members whose connection was lost are dropped.
+Conn* Worker::pick_member(Conn& supporter) {
+    auto& m = supporter.members;
+    while (!m.empty()) {
+        std::size_t i = rand() % m.size();
+        if (m[i]->online()) {
+            return m[i];
+        }
+        m[i] = m.back();
+        m.pop_back();
+    }
+    return nullptr;
+}
+
+// Whom `self` writes to next (a full JID, or the functional address), or null if nobody (yet).
+// With --supporters only the policy's allowed paths: a supporter to its members, a member to
+// its supporter once that one has written, or to the functional address.
+const std::string* Worker::pick_target(Conn& self) {
+    if (opt.supporters == 0) {
+        Conn* p = pick_peer(self);
+        return p ? &p->jid() : nullptr;
+    }
+    if (self.is_supporter) {
+        Conn* p = pick_member(self);
+        return p ? &p->jid() : nullptr;
+    }
+    if (!self.granted) {
+        return nullptr;
+    }
+    if (opt.inquiry_percent > 0 && rand() % 100 < opt.inquiry_percent) {
+        ++st.inquiries_sent;
+        return &opt.functional_address;
+    }
+    return self.supporter && self.supporter->online() ? &self.supporter->jid() : nullptr;
+}
+
+void Worker::count_sent(std::int64_t t, std::int64_t from, std::int64_t to) {
+    ++st.sent;
+    if (in_window(t, from, to)) {
+        ++st.sent_in_window;
+    }
+}
+
 void Worker::mark_dirty(Conn& c) {
     if (!c.is_dirty) {
         c.is_dirty = true;
@@ -976,16 +1019,13 @@ void Worker::flush_dirty() {
         }
         if (sending) {
             while (c->credit > 0) {
-                Conn* p = pick_peer(*c);
+                const std::string* p = pick_target(*c);
                 if (!p) {
-                    break;
+                    break;  // keeps its credit (a member: until its supporter writes)
                 }
                 c->append_message(*p, now);
                 --c->credit;
-                ++st.sent;
-                if (in_window(now, from, to)) {
-                    ++st.sent_in_window;
-                }
+                count_sent(now, from, to);
             }
         }
         c->flush();
@@ -998,6 +1038,9 @@ void Worker::flush_dirty() {
 
 void Worker::start_traffic() {
     traffic_started_ = true;
+    if (opt.supporters > 0) {
+        start_groups();
+    }
     if (opt.rate > 0) {
         rate_t0_ = 0;
         rate_sched_ = 0;
@@ -1005,9 +1048,51 @@ void Worker::start_traffic() {
         return;
     }
     for (Conn* c : online) {
-        c->credit = opt.window;
+        // A member gets its window when its supporter's first message arrives (on_message).
+        c->credit = opt.supporters > 0 && !c->is_supporter ? 0 : opt.window;
         mark_dirty(*c);
     }
+}
+
+// --supporters: sorts the online connections into supporters and members (main.cpp puts a
+// supporter and its members on one worker) and lets every supporter open its conversations.
+void Worker::start_groups() {
+    std::vector<Conn*> by_account(opt.supporters, nullptr);
+    for (Conn* c : online) {
+        if (c->account() < opt.supporters) {
+            c->is_supporter = true;
+            by_account[c->account()] = c;
+        }
+    }
+    for (Conn* c : online) {
+        if (!c->is_supporter) {
+            c->supporter = by_account[c->account() % opt.supporters];
+            if (c->supporter) {
+                c->supporter->members.push_back(c);
+            }
+        }
+    }
+    for (Conn* c : by_account) {
+        if (c) {
+            open_conversations(*c);
+        }
+    }
+}
+
+// One message to each of the supporter's members: the policy lets a member answer only a
+// supporter who wrote first. In the closed loop these are the supporter's first window (its
+// credit comes back as they arrive), topped up to --window if it has fewer members.
+void Worker::open_conversations(Conn& supporter) {
+    const auto now = now_ns();
+    const auto from = sh.measure_from.load(std::memory_order_relaxed);
+    const auto to = sh.measure_to.load(std::memory_order_relaxed);
+    for (Conn* m : supporter.members) {
+        supporter.append_message(m->jid(), now);
+        count_sent(now, from, to);
+    }
+    const auto opened = static_cast<unsigned>(supporter.members.size());
+    supporter.credit = opt.rate > 0 || opened >= opt.window ? 0 : opt.window - opened;
+    mark_dirty(supporter);
 }
 
 void Worker::tick() {
@@ -1033,12 +1118,19 @@ void Worker::tick() {
             ++st.send_skipped;
             continue;
         }
-        Conn* p = pick_peer(*s);
-        s->append_message(*p, t);
-        ++st.sent;
-        if (in_window(t, from, to)) {
-            ++st.sent_in_window;
+        const std::string* p = pick_target(*s);
+        if (!p && s->supporter && s->supporter->online() &&
+            s->supporter->pending_out() <= 1024 * 1024) {
+            // A member its supporter has not reached yet: the supporter writes to it instead.
+            p = &s->jid();
+            s = s->supporter;
         }
+        if (!p) {
+            ++st.send_skipped;  // nobody to write to, or the member's supporter is backed up
+            continue;
+        }
+        s->append_message(*p, t);
+        count_sent(t, from, to);
         mark_dirty(*s);
     }
     tick_timer_.expires_after(std::chrono::microseconds(opt.tick_us));
@@ -1075,6 +1167,9 @@ void Worker::on_message(Conn& receiver, std::string_view xml) {
         ++st.msg_errors;
         ++st.fail_reasons["message error: " + std::string(error_condition(xml))];
     } else {
+        if (opt.supporters > 0) {
+            on_policy_delivery(receiver, xml, vals[0], vals[1]);
+        }
         ++st.received;
         auto t = static_cast<std::int64_t>(vals[2]);
         if (in_window(now, sh.measure_from.load(std::memory_order_relaxed),
@@ -1086,10 +1181,53 @@ void Worker::on_message(Conn& receiver, std::string_view xml) {
             st.msg_latency.add_ns(now - t);
         }
     }
-    if (opt.rate <= 0 && vals[0] == index && vals[1] < conns.size()) {
-        Conn& s = *conns[vals[1]];
-        ++s.credit;
-        mark_dirty(s);
+    if (opt.rate <= 0) {
+        credit_sender(vals[0], vals[1]);
+    }
+}
+
+// --supporters: a member's first message from its supporter opens the conversation (the
+// server's grant), so the member may send from now on; an inquiry copy is counted.
+void Worker::on_policy_delivery(Conn& receiver, std::string_view xml, std::uint64_t worker,
+                                   std::uint64_t local) {
+    if (receiver.is_supporter) {
+        // The functional address forwards from an inquiry JID, ADDRESS-LOCALPART+TOKEN@...
+        auto fa_local = std::string_view(opt.functional_address).substr(
+            0, opt.functional_address.find('@'));
+        auto from = tag_attr(xml, "from");
+        if (!fa_local.empty() && from.starts_with(fa_local) &&
+            from.substr(fa_local.size()).starts_with("+")) {
+            ++st.inquiries_delivered;
+        }
+        return;
+    }
+    if (receiver.granted || worker != index || local >= conns.size() ||
+        conns[local].get() != receiver.supporter) {
+        return;
+    }
+    receiver.granted = true;
+    ++st.granted;
+    if (opt.rate <= 0) {
+        receiver.credit += opt.window;
+        mark_dirty(receiver);
+    }
+}
+
+// The closed loop: a delivered (or bounced) message gives its sender one credit back.
+void Worker::credit_sender(std::uint64_t worker, std::uint64_t local) {
+    if (worker == index) {
+        if (local < conns.size()) {
+            Conn& s = *conns[local];
+            ++s.credit;
+            mark_dirty(s);
+        }
+        return;
+    }
+    // Only a functional address delivers to another worker's connection (the staff's): the
+    // credit goes back on the sender's own thread.
+    if (worker < sh.workers.size()) {
+        Worker* w = sh.workers[worker];
+        asio::post(w->io, [w, local] { w->credit_sender(w->index, local); });
     }
 }
 

@@ -48,6 +48,11 @@ struct Options {
     double max_seconds = 900;      // hard cap for the whole run
     double rate = 0;               // messages/s offered in total; 0 = maximum (closed loop)
     unsigned window = 2;           // max rate: messages in flight per sender
+    // message: accounts 0..supporters-1 are supporters, account k >= supporters is a member of
+    // supporter k % supporters (0 = everyone writes to random peers).
+    unsigned supporters = 0;
+    unsigned inquiry_percent = 0;    // share of members' messages to functional_address
+    std::string functional_address;  // bare JID, e.g. team@localhost
     unsigned body_bytes = 64;
     unsigned read_buffer = 16 * 1024;  // per connection
     unsigned tick_us = 250;        // fixed rate: send scheduler tick
@@ -81,12 +86,17 @@ struct WorkerStats {
     std::uint64_t received_in_window = 0;
     std::uint64_t msg_errors = 0;
     std::uint64_t send_skipped = 0;
+    std::uint64_t granted = 0;              // --supporters: members their supporter wrote to
+    std::uint64_t inquiries_sent = 0;       // messages to the functional address
+    std::uint64_t inquiries_delivered = 0;  // ... that reached a supporter from an inquiry JID
     Latency msg_latency;
 };
 
 enum class Phase : int { Setup, Sending, Draining, Stopping };
 
 // Read-mostly state shared by all workers.
+class Worker;
+
 struct Shared {
     explicit Shared(const Options& o);
     ~Shared();
@@ -101,9 +111,8 @@ struct Shared {
     std::atomic<std::int64_t> measure_from{INT64_MAX};
     std::atomic<std::int64_t> measure_to{INT64_MAX};
     std::atomic<std::uint64_t> login_seq{0};
+    std::vector<Worker*> workers;  // filled before the workers run; read-only afterwards
 };
-
-class Worker;
 
 class Conn {
 public:
@@ -118,13 +127,21 @@ public:
     bool check_deadline(std::int64_t now);
     const std::string& jid() const { return jid_; }
     std::uint32_t local_index() const { return local_index_; }
-    void append_message(const Conn& peer, std::int64_t t_ns);
+    unsigned account() const { return account_; }
+    void append_message(const std::string& to, std::int64_t t_ns);
     void send_raw(std::string_view s);
     void flush();
     std::size_t pending_out() const { return out_.size() + wire_.size() - wire_off_; }
 
     unsigned credit = 0;
     bool is_dirty = false;
+    // --supporters (set up by start_traffic): a member's supporter (on this worker, null while
+    // it is offline) and whether it has written to the member yet: before that the policy
+    // refuses the member's messages. A supporter's members on this worker, online or not.
+    bool is_supporter = false;
+    Conn* supporter = nullptr;
+    bool granted = false;
+    std::vector<Conn*> members;
 
 private:
     enum class St {
@@ -226,10 +243,18 @@ public:
 private:
     void flush_dirty();
     void tick();
+    void start_groups();
+    void open_conversations(Conn& supporter);
+    void credit_sender(std::uint64_t worker, std::uint64_t local);
+    void on_policy_delivery(Conn& receiver, std::string_view xml, std::uint64_t worker,
+                               std::uint64_t local);
     void housekeeping();
     void next_online();
     void next_cycle(Conn& c);
     Conn* pick_peer(const Conn& self);
+    Conn* pick_member(Conn& supporter);
+    const std::string* pick_target(Conn& self);
+    void count_sent(std::int64_t t, std::int64_t from, std::int64_t to);
     unsigned source_ip_for(std::uint64_t n) const;
 
     boost::asio::steady_timer tick_timer_;

@@ -34,7 +34,10 @@ scenarios:
   login      login storm: --concurrency logins in flight, each one connect, TLS, SASL, bind,
              presence, close; one warm-up pass over every account first (fills the SCRAM cache)
   message    --clients online clients send to random online peers (full JIDs):
-             --rate R messages/s in total, or --rate 0 = maximum (closed loop, --window per sender)
+             --rate R messages/s in total, or --rate 0 = maximum (closed loop, --window per sender);
+             --supporters S: the peer-support pattern instead (accounts 0..S-1 supporters, account
+             k a member of supporter k % S; supporters write to their members, members answer
+             once their supporter wrote, and --inquiry-percent of it goes to --functional-address)
   idle       hold --clients authenticated connections; server RSS per connection; liveness ping
   selftest   offline: the stanza scanner at every split point, SCRAM test vectors
 
@@ -46,6 +49,7 @@ options (defaults in brackets):
   --duration S [5]   --warmup S [1]   --drain S [2]   --settle S [2]   --login-timeout S [30]
   --max-seconds S [900] hard cap for the whole run
   --rate R [0]   --window W [2]   --body-bytes N [64]   --tick-us N [250]
+  --supporters S [0]   --inquiry-percent P [0]   --functional-address JID
   --server-pid PID   CPU (utime+stime) and RSS of the server are read from /proc/PID
   --scram-cache FILE persist SaltedPassword-derived keys across runs
   --cold             login: do not use the SCRAM cache (client PBKDF2 on every login)
@@ -95,6 +99,9 @@ bool parse(int argc, char** argv, Options& o) {
         else if (a == "--rate") o.rate = std::stod(val());
         else if (a == "--window") o.window = std::max(1ul, std::stoul(val()));
         else if (a == "--body-bytes") o.body_bytes = std::stoul(val());
+        else if (a == "--supporters") o.supporters = std::stoul(val());
+        else if (a == "--inquiry-percent") o.inquiry_percent = std::stoul(val());
+        else if (a == "--functional-address") o.functional_address = val();
         else if (a == "--tick-us") o.tick_us = std::max(50ul, std::stoul(val()));
         else if (a == "--server-pid") o.server_pid = std::stoi(val());
         else if (a == "--scram-cache") o.scram_cache = val();
@@ -176,6 +183,7 @@ public:
         }
         for (unsigned i = 0; i < o.threads; ++i) {
             workers_.push_back(std::make_unique<Worker>(sh_, i));
+            sh_.workers.push_back(workers_.back().get());
         }
         for (auto& w : workers_) {
             guards_.emplace_back(asio::make_work_guard(w->io));
@@ -251,12 +259,19 @@ public:
         }
     }
 
-    // Brings clients 0..n-1 online (account i on worker i % threads); returns seconds taken.
+    // Account i's worker: i % threads, or with --supporters its supporter's, so that a supporter
+    // and its members pick each other and return credit on one thread.
+    std::size_t worker_of(unsigned account) const {
+        unsigned group = opt_.supporters > 0 ? account % opt_.supporters : account;
+        return group % workers_.size();
+    }
+
+    // Brings clients 0..n-1 online (account i on worker_of(i)); returns seconds taken.
     double bring_online(unsigned n) {
         auto t0 = Clock::now();
         std::vector<std::vector<unsigned>> per(workers_.size());
         for (unsigned i = 0; i < n; ++i) {
-            per[i % workers_.size()].push_back(i);
+            per[worker_of(i)].push_back(i);
         }
         unsigned conc = std::max(1u, opt_.concurrency / static_cast<unsigned>(workers_.size()));
         for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -471,7 +486,11 @@ int Bench::run_message() {
 
     Latency lat;
     std::uint64_t sent = 0, sent_w = 0, recv = 0, recv_w = 0, errs = 0, skipped = 0;
+    std::uint64_t granted = 0, inq_sent = 0, inq_delivered = 0;
     for (auto& w : workers_) {
+        granted += w->st.granted;
+        inq_sent += w->st.inquiries_sent;
+        inq_delivered += w->st.inquiries_delivered;
         lat.merge(w->st.msg_latency);
         sent += w->st.sent;
         sent_w += w->st.sent_in_window;
@@ -506,11 +525,24 @@ int Bench::run_message() {
     std::printf("cpu: generator %.0f%%, server %.0f%%, everything else %.0f%% (100%% = one core); "
                 "waiting for a CPU: server %.0f%%, generator %.0f%%; server RSS %ld KiB\n",
                 gen_cpu, srv_cpu, other_cpu, srv_wait, gen_wait, srv_rss);
+    if (opt_.supporters > 0) {
+        const auto members = online > opt_.supporters ? online - opt_.supporters : 0;
+        std::printf("peer support: %u supporters, %llu members online, %llu of them written to "
+                    "by their supporter; inquiries to %s: %llu sent, %llu delivered\n",
+                    opt_.supporters, static_cast<unsigned long long>(members),
+                    static_cast<unsigned long long>(granted),
+                    opt_.functional_address.empty() ? "-" : opt_.functional_address.c_str(),
+                    static_cast<unsigned long long>(inq_sent),
+                    static_cast<unsigned long long>(inq_delivered));
+    }
     if (connect_failed || lost_conns || errs) {
         std::printf("failures: %s\n", reasons_text().c_str());
     }
     auto j = base_json();
     j.num("clients", online).num("connect_failed", connect_failed).num("rate", opt_.rate);
+    j.num("supporters", opt_.supporters).num("inquiry_percent", opt_.inquiry_percent);
+    j.num("granted", granted).num("inquiries_sent", inq_sent);
+    j.num("inquiries_delivered", inq_delivered);
     j.num("window", opt_.window).num("body_bytes", opt_.body_bytes);
     j.num("offered_per_s", offered).num("delivered_per_s", delivered).num("seconds", wall);
     j.num("p50_ms", lat.quantile_ms(0.5)).num("p99_ms", lat.quantile_ms(0.99));
@@ -653,6 +685,16 @@ int main(int argc, char** argv) {
     }
     if ((opt.scenario == "message" || opt.scenario == "idle") && opt.clients > opt.users) {
         opt.users = opt.clients;
+    }
+    if (opt.supporters > 0 && opt.supporters >= opt.clients) {
+        std::fprintf(stderr, "haven-bench: --supporters must be fewer than --clients\n");
+        return 2;
+    }
+    if (opt.inquiry_percent > 100 ||
+        (opt.inquiry_percent > 0 && (opt.supporters == 0 || opt.functional_address.empty()))) {
+        std::fprintf(stderr, "haven-bench: --inquiry-percent (at most 100) needs --supporters and "
+                             "--functional-address\n");
+        return 2;
     }
     if (opt.mech != "PLAIN" && opt.mech != "SCRAM-SHA-1" && opt.mech != "SCRAM-SHA-256") {
         std::fprintf(stderr, "haven-bench: --mech must be SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN\n");

@@ -11,6 +11,7 @@ import sys
 ORDER = ["havend", "prosody", "ejabberd"]
 NAMES = {"havend": "havend", "prosody": "Prosody", "ejabberd": "ejabberd"}
 GEN_BOUND_PCT = 90  # a generator this busy may be what limits the result
+POLICY_TARGET = 0.9  # policy on: at least this share of the policy-off messages/s
 
 
 def load(path):
@@ -26,7 +27,10 @@ def fmt(v, digits=0):
 
 class Table:
     def __init__(self, rows, versions):
-        self.rows = [r for r in rows if r["kind"] != "register"]
+        rows = [r for r in rows if r["kind"] != "register"]
+        # msg_policy_{off,on}_wW: one havend twice, so a table of its own (policy_table).
+        self.policy_rows = [r for r in rows if r["kind"].startswith("msg_policy_")]
+        self.rows = [r for r in rows if not r["kind"].startswith("msg_policy_")]
         self.servers = [s for s in ORDER if any(r["server"] == s for r in self.rows)]
         self.kinds = list(dict.fromkeys(r["kind"] for r in self.rows))
         self.versions = versions
@@ -120,8 +124,12 @@ class Table:
         return "\n".join(self.out)
 
     def verdicts(self):
+        lines = self.server_verdicts() + self.policy_verdicts()
+        return "Targets (medians):\n\n" + "\n".join(lines) if lines else ""
+
+    def server_verdicts(self):
         if "havend" not in self.servers:
-            return ""
+            return []
         lines = []
         m = self.med
         for kind in [k for k in self.kinds if k.startswith("msg_max")]:
@@ -161,7 +169,93 @@ class Table:
             lines.append(f"- {n:.0f} concurrent authenticated connections on havend, "
                          f"{len(res)} run(s): **{'met' if ok and res else 'not met'}** (every "
                          f"connection authenticated, none lost, all answered a ping)")
-        return "Targets (medians):\n\n" + "\n".join(lines) if lines else ""
+        return lines
+
+    # ---- policy scenario: havend with the peer-support policy off and on, same traffic ----
+
+    def policy_windows(self):
+        kinds = dict.fromkeys(r["kind"] for r in self.policy_rows)
+        return list(dict.fromkeys(k.rsplit("_w", 1)[1] for k in kinds))
+
+    def policy_results(self, mode, w):
+        return [r["result"] for r in self.policy_rows if r["kind"] == f"msg_policy_{mode}_w{w}"]
+
+    def policy_med(self, mode, w, field):
+        vals = [x[field] for x in self.policy_results(mode, w) if x.get(field) is not None]
+        return statistics.median(vals) if vals else None
+
+    def policy_per_cpu(self, mode, w):
+        vals = [x["delivered_per_s"] / (x["server_cpu_pct"] / 100)
+                for x in self.policy_results(mode, w) if x.get("server_cpu_pct")]
+        return statistics.median(vals) if vals else None
+
+    def policy_ratio(self, w, per_cpu=False):
+        """Policy on / off of the median delivered msgs/s (or of msgs per server CPU-second)."""
+        off, on = (self.policy_per_cpu(m, w) if per_cpu else
+                   self.policy_med(m, w, "delivered_per_s") for m in ("off", "on"))
+        return on / off if on is not None and off else None
+
+    def policy_table(self):
+        if not self.policy_rows:
+            return ""
+        out = ["| policy scenario | metric | policy off | policy on | on / off |",
+               "|---|---|---|---|---|"]
+        for w in self.policy_windows():
+            x = self.policy_results("off", w)[0] if self.policy_results("off", w) else \
+                self.policy_results("on", w)[0]
+            runs = "/".join(str(len(self.policy_results(m, w))) for m in ("off", "on"))
+            members = x["clients"] - x["supporters"]
+            title = (f"**peer-support traffic at max rate**, {x['clients']:.0f} clients: "
+                     f"{x['supporters']:.0f} supporters of {members / x['supporters']:.0f} "
+                     f"members, {x['inquiry_percent']:.0f} % of members' messages to a "
+                     f"functional address, window {x['window']:.0f}, runs {runs}")
+
+            def cells(field, digits=0):
+                return [fmt(self.policy_med(m, w, field), digits) for m in ("off", "on")]
+
+            def line(scenario, metric, vals, ratio=""):
+                out.append(f"| {scenario} | {metric} | " + " | ".join(vals) + f" | {ratio} |")
+
+            r = self.policy_ratio(w)
+            line(title, "delivered msgs/s", cells("delivered_per_s"),
+                 f"{r * 100:.1f} %" if r is not None else "–")
+            rc = self.policy_ratio(w, per_cpu=True)
+            line("", "msgs per server CPU-second",
+                 [fmt(self.policy_per_cpu(m, w)) for m in ("off", "on")],
+                 f"{rc * 100:.1f} %" if rc is not None else "–")
+            line("", "latency p50 / p99 ms", [f"{a} / {b}" for a, b in
+                                               zip(cells("p50_ms", 1), cells("p99_ms", 1))])
+            line("", "CPU % server / generator", [f"{a} / {b}" for a, b in
+                                                  zip(cells("server_cpu_pct"),
+                                                      cells("gen_cpu_pct"))])
+            line("", "error replies / undelivered / lost connections",
+                 [f"{a} / {b} / {c}" for a, b, c in zip(cells("errors"), cells("undelivered"),
+                                                        cells("lost_connections"))])
+            line("", "members written to / inquiries delivered",
+                 [f"{a} / {b}" for a, b in zip(cells("granted"), cells("inquiries_delivered"))])
+        return "\n".join(out)
+
+    def policy_verdicts(self):
+        lines = []
+        for w in self.policy_windows():
+            r = self.policy_ratio(w)
+            if r is None:
+                continue
+            errors = sum(x.get("errors", 0) for m in ("off", "on")
+                         for x in self.policy_results(m, w))
+            per_run = {}
+            for row in self.policy_rows:
+                if row["kind"].endswith(f"_w{w}"):
+                    mode = "on" if row["kind"].startswith("msg_policy_on") else "off"
+                    per_run.setdefault(row["run"], {})[mode] = row["result"]["delivered_per_s"]
+            runs = ", ".join(f"{v['on'] / v['off'] * 100:.0f} %" for _, v in sorted(per_run.items())
+                             if v.get("off") and "on" in v)
+            ok = r >= POLICY_TARGET and errors == 0
+            lines.append(f"- peer-support policy on vs off (window {w}): {r * 100:.1f} % of the "
+                         f"policy-off msgs/s (per run: {runs}), {errors:.0f} error replies "
+                         f"(target ≥ {POLICY_TARGET * 100:.0f} %, no errors): "
+                         f"**{'met' if ok else 'not met'}**")
+        return lines
 
 
 def _mib(kb):
@@ -177,8 +271,12 @@ def main():
         with open(sys.argv[2]) as f:
             versions = json.load(f)
     t = Table(load(sys.argv[1]), versions)
-    print(t.build())
-    print()
+    if t.rows:
+        print(t.build())
+        print()
+    if t.policy_rows:
+        print(t.policy_table())
+        print()
     print("⚠ = generator above 90 % CPU: the server may be capable of more than shown.")
     print()
     print(t.verdicts())

@@ -30,6 +30,11 @@ login_secs=10
 msg_clients=1000
 msg_secs=10
 windows="4 16"
+# policy: supporters among the --msg-clients (1000 clients: 50 supporters of 19 members each) and
+# the share of members' messages that are inquiries to the functional address.
+policy_supporters=50
+policy_inquiry_pct=5
+functional_address="team@localhost"
 rates="1000 3000"
 idle_clients=5000
 capacity_clients=15000
@@ -47,7 +52,9 @@ usage() {
 usage: contrib/bench/run.sh [options]
   --compare              also run Prosody and ejabberd (installed from Debian if missing)
   --servers "LIST"       any of: havend prosody ejabberd [$servers]
-  --scenarios "LIST"     any of: login rate max idle capacity [$scenarios]
+  --scenarios "LIST"     any of: login rate max idle capacity policy [$scenarios]
+                         policy: the max-rate messaging of "max" in the peer-support pattern,
+                         against havend with the policy off and on (two instances), side by side
   --runs N               repetitions; the table shows medians [$runs]
   --quick                smoke test: 100 clients, 5 s, 1 run, capacity 500 (its RSS per
                          connection is allocator noise: that needs thousands of connections)
@@ -57,13 +64,17 @@ usage: contrib/bench/run.sh [options]
   --msg-clients N        online clients for messaging [$msg_clients]
   --msg-seconds S        measured messaging length [$msg_secs]
   --windows "W1 W2"      max rate: messages in flight per sender, one run each [$windows]
+  --policy-supporters S  policy: supporters among the --msg-clients [$policy_supporters]
+  --policy-inquiry-percent P  policy: share of members' messages to $functional_address
+                         [$policy_inquiry_pct]
   --rates "R1 R2"        fixed offered rates in msgs/s for the equal-load comparison [$rates]
   --idle-clients N       idle connections for the RSS comparison [$idle_clients]
   --capacity-clients N   idle connections held by havend alone [$capacity_clients]
   --idle-settle S        quiet seconds before idle RSS is read [$idle_settle]
   --mech M               SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN [$mech]
   --nice N               nice level of server and generator (other jobs on the box) [$nice_level]
-  --base-port P          havend P/P+1, Prosody P+100/P+101, ejabberd P+200/P+201 [$base_port]
+  --base-port P          havend P/P+1, Prosody P+100/P+101, ejabberd P+200/P+201, policy:
+                         havend policy off P+300/P+301, on P+302/P+303 [$base_port]
   --build-dir DIR        CMake build directory [$build_dir]
   --no-build             use the binaries already in --build-dir
   --workdir DIR          keep configs, data, logs, results here (default: a new temp dir)
@@ -86,6 +97,8 @@ while [[ $# -gt 0 ]]; do
         --msg-clients) msg_clients="$2"; shift ;;
         --msg-seconds) msg_secs="$2"; shift ;;
         --windows) windows="$2"; shift ;;
+        --policy-supporters) policy_supporters="$2"; shift ;;
+        --policy-inquiry-percent) policy_inquiry_pct="$2"; shift ;;
         --rates) rates="$2"; shift ;;
         --idle-clients) idle_clients="$2"; shift ;;
         --capacity-clients) capacity_clients="$2"; shift ;;
@@ -164,6 +177,8 @@ if (( build )); then
     echo "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
         git -C "$root" diff --quiet HEAD -- 2>/dev/null || echo +)" > "$build_dir/haven-bench.version"
 fi
+# Absolute: servers start in their own directories.
+build_dir="$(cd "$build_dir" 2>/dev/null && pwd)" || die "no build directory $build_dir"
 havend_bin="$build_dir/havend"
 havenctl_bin="$build_dir/havenctl"
 bench_bin="$build_dir/contrib/bench/haven-bench"
@@ -220,8 +235,13 @@ port_of() {
         havend) echo "$base_port" ;;
         prosody) echo $((base_port + 100)) ;;
         ejabberd) echo $((base_port + 200)) ;;
+        havend-policy-off) echo $((base_port + 300)) ;;
+        havend-policy-on) echo $((base_port + 302)) ;;
     esac
 }
+
+# The server a run's results belong to: the policy scenario's two instances are both havend.
+server_of() { echo "${1%%-policy-*}"; }
 
 port_free() { ! ss -Hltn "( sport = :$1 )" | grep -q .; }
 
@@ -264,11 +284,10 @@ if [[ " $scenarios " == *" capacity "* ]] && (( capacity_clients > accounts )); 
 fi
 password="bench-password"
 
-setup_havend() {
-    local dir="$work/havend" port
-    port=$(port_of havend)
-    mkdir -p "$dir"
-    cat > "$dir/havend.toml" <<EOF
+havend_config() {  # havend_config NAME: the config every havend instance shares, on stdout
+    local dir="$work/$1" port
+    port=$(port_of "$1")
+    cat <<EOF
 # havend for haven-bench: loopback only.
 [server]
 domain = "localhost"
@@ -283,10 +302,6 @@ direct_tls_port = $((port + 1))
 require_encryption = true
 [log]
 level = "warn"
-# The peer-support policy refuses member-to-member chat, which is exactly the bench's traffic:
-# measure the XMPP core like the other servers (every other module stays at its default).
-[peersupport]
-enabled = false
 EOF
     # Everything comes from 127.0.0.1, so the caps before login (one address's share of
     # connections and TLS handshakes in progress) would throttle the generator, not measure
@@ -294,7 +309,7 @@ EOF
     # (grep without -q reads all of it: with pipefail, -q's early exit would SIGPIPE havend.)
     if "$havend_bin" --print-example-config 2>/dev/null | grep max_unauthenticated_per_address \
         >/dev/null; then
-        cat >> "$dir/havend.toml" <<EOF
+        cat <<EOF
 [limits]
 max_unauthenticated_per_address = 1000000
 max_unauthenticated = 1000000
@@ -302,30 +317,76 @@ max_tls_handshakes_per_address = 1000000
 max_tls_handshakes = 1000000
 EOF
     fi
-    local have
+}
+
+havend_accounts_in() {  # havend_accounts_in NAME N: bench0..bench(N-1), created once per data dir
+    local dir="$work/$1" want="$2" have
     have=$("$havenctl_bin" --config "$dir/havend.toml" user list 2>/dev/null | grep -c '^bench' || true)
-    local accounts=$havend_accounts
-    if (( have < accounts )); then
-        log "havend: creating $((accounts - have)) accounts with havenctl"
+    if (( have < want )); then
+        log "$1: creating $((want - have)) accounts with havenctl"
         # The first one alone: it creates the data directory and key files.
         echo "$password" | "$havenctl_bin" --config "$dir/havend.toml" user add bench0@localhost \
             --password-stdin >/dev/null 2>&1 || true
-        seq 1 $((accounts - 1)) | xargs -P 4 -I{} sh -c "echo '$password' | '$havenctl_bin' \
+        seq 1 $((want - 1)) | xargs -P 4 -I{} sh -c "echo '$password' | '$havenctl_bin' \
             --config '$dir/havend.toml' user add bench{}@localhost --password-stdin \
             >/dev/null 2>&1 || true"
         have=$("$havenctl_bin" --config "$dir/havend.toml" user list | grep -c '^bench' || true)
-        (( have >= accounts )) || die "havend: only $have of $accounts accounts exist"
+        (( have >= want )) || die "$1: only $have of $want accounts exist"
     fi
 }
 
-start_havend() {
-    local dir="$work/havend" port
-    port=$(port_of havend)
+setup_havend() {
+    local dir="$work/havend"
+    mkdir -p "$dir"
+    {
+        havend_config havend
+        cat <<EOF
+# The peer-support policy refuses member-to-member chat, which is exactly the bench's traffic:
+# measure the XMPP core like the other servers (every other module stays at its default).
+[peersupport]
+enabled = false
+EOF
+    } > "$dir/havend.toml"
+    havend_accounts_in havend "$havend_accounts"
+}
+
+setup_havend_policy() {  # setup_havend_policy off|on: the policy scenario's two instances
+    local name="havend-policy-$1" dir="$work/havend-policy-$1" i list=""
+    mkdir -p "$dir"
+    for (( i = 0; i < policy_supporters; i++ )); do
+        list+="${list:+, }\"bench$i@localhost\""
+    done
+    {
+        havend_config "$name"
+        echo "# The only difference between the two instances: the policy and the supporter role."
+        echo "[peersupport]"
+        if [[ "$1" == on ]]; then
+            echo "enabled = true"
+            echo "supporters = [$list]"
+        else
+            echo "enabled = false"
+        fi
+        cat <<EOF
+# Members' inquiries; no auto-reply, so the staff (bench0) get only the inquiry notices and copies.
+[functional_addresses]
+[[functional_addresses.addresses]]
+jid = "$functional_address"
+name = "Team"
+staff = ["bench0@localhost"]
+EOF
+    } > "$dir/havend.toml"
+    havend_accounts_in "$name" "$msg_clients"
+}
+
+start_havend() {  # start_havend [NAME]: havend, or one of the policy scenario's instances
+    local name="${1:-havend}" dir port
+    dir="$work/$name"
+    port=$(port_of "$name")
     port_free "$port" || die "port $port is in use"
     ( cd "$dir" && exec nice -n "$nice_level" $(pin_cmd "$srv_cpu") "$havend_bin" \
         --config "$dir/havend.toml" >>"$dir/havend.log" 2>&1 ) &
-    server_pid[havend]=$!
-    wait_listening "$port" "${server_pid[havend]}" 20 || die "havend did not start: $dir/havend.log"
+    server_pid[$name]=$!
+    wait_listening "$port" "${server_pid[$name]}" 20 || die "$name did not start: $dir/havend.log"
 }
 
 setup_prosody() {
@@ -478,7 +539,7 @@ bench() {  # bench SERVER KIND RUN ARGS...: runs haven-bench, records its RESULT
     res=$(grep '^RESULT ' "$logf" | tail -1 | cut -d' ' -f2-)
     if [[ -n "$res" ]]; then
         printf '{"server":"%s","kind":"%s","run":%s,"rc":%s,"result":%s}\n' \
-            "$s" "$kind" "$run" "$rc" "$res" >> "$results"
+            "$(server_of "$s")" "$kind" "$run" "$rc" "$res" >> "$results"
     else
         log "$s: $kind produced no result (exit $rc), see $logf"
     fi
@@ -507,12 +568,27 @@ cat "$work/machine.txt" >&2
 printf '{' > "$work/versions.json"
 first=1
 for s in $servers; do
-    "setup_$s"
+    # (policy alone uses havend instances of its own, set up below)
+    if has login || has rate || has max || has idle || has capacity; then
+        "setup_$s"
+    fi
     (( first )) || printf ',' >> "$work/versions.json"
     first=0
     printf '"%s":"%s"' "$s" "$(version_of "$s")" >> "$work/versions.json"
 done
 printf '}\n' >> "$work/versions.json"
+run_policy=0
+if has policy; then
+    if [[ " $servers " == *" havend "* ]]; then
+        (( policy_supporters > 0 && policy_supporters < msg_clients )) ||
+            die "--policy-supporters must be between 1 and --msg-clients - 1"
+        setup_havend_policy off
+        setup_havend_policy on
+        run_policy=1
+    else
+        log "policy: havend only (not in --servers), skipped"
+    fi
+fi
 
 common=(--warmup "$warmup")
 if has login || has rate || has max; then
@@ -546,6 +622,28 @@ if has login || has rate || has max; then
     for s in $servers; do
         stop_server "$s"
     done
+fi
+
+if (( run_policy )); then
+    # Both instances up at once (each idle while the other is measured), the same traffic
+    # against both, runs interleaved and the order alternated so drifting load hits both alike.
+    start_havend havend-policy-off
+    start_havend havend-policy-on
+    for run in $(seq 1 "$runs"); do
+        order="off on"
+        if (( run % 2 == 0 )); then order="on off"; fi
+        for w in $windows; do
+            for p in $order; do
+                bench "havend-policy-$p" "msg_policy_${p}_w$w" "$run" message \
+                    --clients "$msg_clients" --concurrency 200 --window "$w" \
+                    --duration "$msg_secs" --supporters "$policy_supporters" \
+                    --inquiry-percent "$policy_inquiry_pct" \
+                    --functional-address "$functional_address" "${common[@]}"
+            done
+        done
+    done
+    stop_server havend-policy-off
+    stop_server havend-policy-on
 fi
 
 if has idle || has capacity; then

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -20,6 +22,7 @@
 #include "server/core/server.hpp"
 #include "server/net/connection_gate.hpp"
 #include "server/net/control_socket.hpp"
+#include "server/storage/data_dir_lock.hpp"
 #include "server/net/listener.hpp"
 #include "server/net/tls.hpp"
 #include "server/net/tls_records.hpp"
@@ -65,7 +68,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     haven::ModuleRegistry registry;
-    haven::register_builtin_modules(registry);
+    try {
+        haven::register_builtin_modules(registry);  // a module without options entry throws
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "havend: %s\n", e.what());
+        return 1;
+    }
 
     std::unique_ptr<haven::config::Config> config;
     haven::net::SslCtxPtr tls;
@@ -85,8 +93,19 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "havend: %s is valid\n", config_path.c_str());
         return 0;
     }
+    // One server per data directory, from before the database is opened until exit: a second
+    // one would load its modules (which write) and keep its own roles and grants in memory.
+    std::optional<haven::storage::DataDirLock> data_lock;
     try {
-        haven::net::refuse_if_server_running(haven::control_socket_path(*config));
+        const std::filesystem::path dir = config->get_string("server", "data_dir");
+        std::filesystem::create_directories(dir);
+        data_lock = haven::storage::DataDirLock::try_lock(
+            dir, haven::storage::DataDirLock::Mode::Exclusive);
+        if (!data_lock) {
+            std::fprintf(stderr, "havend: another havend is running on %s (or havenctl is "
+                                 "writing to it right now)\n", dir.c_str());
+            return 1;
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "havend: %s\n", e.what());
         return 1;

@@ -4,7 +4,11 @@
 # the machine, the CPU's clock or the other process on the core. Use it to settle small A/B
 # differences that run.sh's throughput numbers cannot (their run-to-run spread is ~10-25 %).
 #
-#   contrib/bench/instructions.sh [--clients N] [--rate R] BUILD_DIR [BUILD_DIR...]
+#   contrib/bench/instructions.sh [--clients N] [--rate R] [--policy S] BUILD_DIR [BUILD_DIR...]
+#
+# --policy S: the peer-support traffic (haven-bench --supporters S, 5 % of the members'
+# messages to a functional address) against each build twice, with [peersupport] enabled =
+# false and = true, so the two lines show what the policy costs per message.
 #
 # For each build dir (with havend, havenctl and contrib/bench/haven-bench built), in a new temp
 # dir on loopback: N accounts, havend under callgrind, then two messaging runs of the same shape
@@ -23,12 +27,14 @@ short_s=4
 long_s=16
 port=26222
 password=bench-password
+supporters=0
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --clients) clients="$2"; shift 2 ;;
         --rate) rate="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
+        --policy) supporters="$2"; shift 2 ;;
         -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
         *) break ;;
     esac
@@ -59,10 +65,15 @@ run_one() {  # BUILD DIR SECONDS -> prints "IR DELIVERED"
         kill -0 "$srv_pid" 2>/dev/null || { echo "havend died: $dir/havend.log" >&2; exit 1; }
         sleep 0.1
     done
+    local traffic=()
+    if ((supporters > 0)); then
+        traffic=(--supporters "$supporters" --inquiry-percent 5
+                 --functional-address team@localhost)
+    fi
     timeout 300 "$build/contrib/bench/haven-bench" message --port "$port" --clients "$clients" \
         --users "$clients" --concurrency 10 --rate "$rate" --duration "$secs" --warmup 1 \
         --login-timeout 120 --password "$password" --server-pid "$srv_pid" \
-        --max-seconds 280 >"$dir/bench.$secs.log" 2>&1 || true
+        "${traffic[@]}" --max-seconds 280 >"$dir/bench.$secs.log" 2>&1 || true
     kill -TERM "$srv_pid"
     for i in $(seq 1 600); do
         kill -0 "$srv_pid" 2>/dev/null || break
@@ -80,9 +91,12 @@ run_one() {  # BUILD DIR SECONDS -> prints "IR DELIVERED"
 }
 
 echo "instructions.sh: profiles in $work/*/callgrind.out.{$short_s,$long_s} (callgrind_annotate)" >&2
+variants=(plain)
+((supporters > 0)) && variants=(policy-off policy-on)
 for build in "$@"; do
+  for variant in "${variants[@]}"; do
     build="$(cd "$build" && pwd)"
-    dir="$work/$(basename "$build")-$RANDOM"
+    dir="$work/$(basename "$build")-$variant-$RANDOM"
     mkdir -p "$dir"
     cat >"$dir/havend.toml" <<EOF
 [server]
@@ -98,9 +112,19 @@ direct_tls_port = 0
 require_encryption = true
 [log]
 level = "warn"
-[peersupport]
-enabled = false
 EOF
+    if [[ $variant == plain ]]; then
+        printf '[peersupport]\nenabled = false\n' >>"$dir/havend.toml"
+    else
+        staff=$(seq 0 $((supporters - 1)) | sed 's/.*/"bench&@localhost"/' | paste -sd,)
+        cat >>"$dir/havend.toml" <<EOF
+[peersupport]
+enabled = $([[ $variant == policy-on ]] && echo true || echo false)
+supporters = [$staff]
+[functional_addresses]
+addresses = [{jid = "team@localhost", name = "Team", staff = ["bench0@localhost"]}]
+EOF
+    fi
     echo "$password" | "$build/havenctl" --config "$dir/havend.toml" user add bench0@localhost \
         --password-stdin >/dev/null
     for n in $(seq 1 $((clients - 1))); do
@@ -111,6 +135,7 @@ EOF
     read -r ir2 d2 < <(run_one "$build" "$dir" "$long_s")
     ((d2 > d1)) || { echo "instructions.sh: no more messages in the long run" >&2; exit 1; }
     per=$(((ir2 - ir1) / (d2 - d1)))
-    echo "$build: $per instructions per delivered message" \
+    echo "$build ($variant): $per instructions per delivered message" \
         "($d1 and $d2 delivered; totals $ir1, $ir2)"
+  done
 done

@@ -73,6 +73,15 @@ std::optional<ControlAnswer> ask_server(const std::filesystem::path& socket,
         throw std::runtime_error("control socket " + socket.string() + ": " +
                                  std::strerror(errno));
     }
+    // The password goes only to a server of our own user (or root): with [server]
+    // control_socket in a directory others can write to, someone else could have bound it.
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(s.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        (cred.uid != ::geteuid() && cred.uid != 0)) {
+        throw std::runtime_error("the control socket " + socket.string() +
+                                 " belongs to another user: not sending anything");
+    }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string request;
     for (const auto& w : words) {
@@ -96,7 +105,7 @@ std::optional<ControlAnswer> ask_server(const std::filesystem::path& socket,
         }
         sent += static_cast<std::size_t>(n);
     }
-    std::fill(request.begin(), request.end(), '\0');
+    std::fill(request.begin(), request.end(), '\0');  // the password, in a CLI: best effort
     std::string answer;
     char buf[512];
     while (answer.find('\n') == std::string::npos) {

@@ -16,6 +16,7 @@
 #include "server/core/accounts.hpp"
 #include "server/config/schema.hpp"
 #include "server/core/server.hpp"
+#include "server/storage/data_dir_lock.hpp"
 #include "server/storage/database.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/storage/user_store.hpp"
@@ -147,9 +148,19 @@ int main(int argc, char** argv) {
             }
         }
 
-        // No server runs: the database directly.
+        // No server runs (or the command only reads): the database directly. A change holds
+        // the data directory's lock shared, so that a server cannot start halfway through it
+        // (and miss it); reads need no lock (WAL readers never block the server).
         std::filesystem::path dir = config.get_string("server", "data_dir");
         std::filesystem::create_directories(dir);
+        std::optional<haven::storage::DataDirLock> data_lock;
+        if (!words.empty()) {
+            data_lock = haven::storage::DataDirLock::try_lock(
+                dir, haven::storage::DataDirLock::Mode::Shared);
+            if (!data_lock) {
+                return fail("havend is starting or stopping on " + dir.string() + "; try again");
+            }
+        }
         auto db = haven::storage::Database::open(dir / "haven.sqlite");
         haven::storage::UserStore users(*db);
         haven::Accounts accounts(
@@ -239,6 +250,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (cmd == "role") {
+            // The admin's role now, not the config's: a later config change leaves it alone.
+            haven::peersupport::forget_config_role(*db, *local);
             if (!users.set_role(*local, args[3])) {
                 return fail("no such account: " + args[2]);
             }

@@ -1,6 +1,8 @@
 // GrantStore: persisted conversation grants in the module's own table.
 #include "modules/peersupport/grant_store.hpp"
 
+#include "server/storage/kv_store.hpp"
+
 #include <array>
 
 namespace haven::peersupport {
@@ -159,6 +161,10 @@ bool end_grant_records(storage::Database& db, GrantStore& grants, storage::Roste
     roster.remove(supporter, bare(member, domain));
     tx.commit();
     return true;
+}
+
+void forget_config_role(storage::Database& db, std::string_view localpart) {
+    storage::KeyValueStore(db).remove(localpart, config_role_store, config_role_key);
 }
 
 }  // namespace haven::peersupport

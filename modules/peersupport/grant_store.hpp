@@ -52,4 +52,12 @@ bool end_grant_records(storage::Database& db, GrantStore& grants, storage::Roste
                        std::string_view domain, std::string_view supporter,
                        std::string_view member);
 
+// Whether an account's staff role came from [peersupport] supporters/admins: a marker in the
+// account's own key-value store (erased with the account). The module sets it when it applies
+// the config and demotes a marked account the config no longer lists, also at startup; a role
+// set by an admin (havenctl, with or without a running server) clears it.
+inline constexpr std::string_view config_role_store = "peersupport";
+inline constexpr std::string_view config_role_key = "config-role";
+void forget_config_role(storage::Database& db, std::string_view localpart);
+
 }  // namespace haven::peersupport

@@ -46,10 +46,6 @@ struct GrantLess {
 };
 using GrantSet = std::set<std::pair<std::string, std::string>, GrantLess>;
 
-// Where an account records that its staff role came from [peersupport] supporters/admins.
-constexpr std::string_view marker_store = "peersupport";
-constexpr std::string_view marker_key = "config-role";
-
 class Module final : public PeerSupport {
 public:
     explicit Module(ModuleContext& m)
@@ -72,7 +68,7 @@ public:
         // a restored backup, the sqlite3 CLI) show up here within two seconds.
         m.every(std::chrono::seconds(2), [this] { sync_external_changes(); });
         auto roles = server_.role_changed.connect([this](const std::string& local) {
-            forget_config_role(local);
+            admin_set_role(local);
             load_staff();
         });
         m.own_connection([&s = server_, roles] { s.role_changed.disconnect(roles); });
@@ -240,15 +236,15 @@ private:
                 continue;
             }
             if (configured_staff_.contains(u.localpart) ||
-                server_.kv().get(u.localpart, marker_store, marker_key)) {
+                server_.kv().get(u.localpart, config_role_store, config_role_key)) {
                 users.set_role(u.localpart, "member");
-                server_.kv().remove(u.localpart, marker_store, marker_key);
+                server_.kv().remove(u.localpart, config_role_store, config_role_key);
                 m_.log().info("peersupport: a configured staff role was removed");
             }
         }
         for (const auto& local : configured) {
-            if (users.exists(local) && !server_.kv().get(local, marker_store, marker_key)) {
-                server_.kv().put(local, marker_store, marker_key, "1");
+            if (users.exists(local) && !server_.kv().get(local, config_role_store, config_role_key)) {
+                server_.kv().put(local, config_role_store, config_role_key, "1");
             }
         }
         configured_staff_ = std::move(configured);
@@ -256,9 +252,9 @@ private:
 
     // An admin set this account's role by hand (havenctl): from now on it is the admin's, not
     // the config's, so a later config change does not take it away.
-    void forget_config_role(const std::string& local) {
+    void admin_set_role(const std::string& local) {
         if (!configured_staff_.contains(local)) {
-            server_.kv().remove(local, marker_store, marker_key);
+            forget_config_role(server_.db(), local);
         }
     }
 

@@ -4,9 +4,12 @@
 #include <memory>
 #include <optional>
 
+#include <sodium.h>
+
 #include "server/auth/precis.hpp"
 #include "server/core/admin_commands.hpp"
 #include "server/core/server.hpp"
+#include "server/storage/error.hpp"
 #include "server/storage/user_store.hpp"
 #include "server/xmpp/jid.hpp"
 
@@ -35,15 +38,31 @@ void with_credentials(Server& server, const std::string& secret, const AdminDone
         return;
     }
     auto creds = std::make_shared<std::optional<auth::CredentialSet>>();
-    server.offload([creds, &accounts = server.accounts(),
-                    pw = std::move(*password)] { *creds = accounts.derive(pw); },
-                   [creds, done, then = std::move(then)] {
-                       if (!*creds) {
-                           done({false, "the password could not be hashed; see the server log"});
-                           return;
-                       }
-                       then(**creds);
-                   });
+    auto pw = std::make_shared<std::string>(std::move(*password));
+    sodium_memzero(password->data(), password->size());
+    server.offload(
+        [creds, pw, &accounts = server.accounts()] {
+            *creds = accounts.derive(*pw);
+            sodium_memzero(pw->data(), pw->size());
+        },
+        [&server, creds, done, then = std::move(then)] {
+            if (!*creds) {
+                done({false, "the password could not be hashed; see the server log"});
+                return;
+            }
+            // Back on the loop but outside the router's guard: nothing may escape to io.run(),
+            // and havenctl must hear how it ended (a locked database is worth a retry).
+            try {
+                then(**creds);
+            } catch (const storage::StorageError& e) {
+                server.log().warn("control: storing the account failed: ", e.what());
+                done({false, e.busy() ? "the database is locked by another process; try again"
+                                      : "the server could not store this; see its log"});
+            } catch (const std::exception& e) {
+                server.log().error("control: account command failed: ", e.what());
+                done({false, "the server could not do this; see its log"});
+            }
+        });
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <array>
 #include <chrono>
 #include <stdexcept>
@@ -50,12 +52,14 @@ std::string one_line(std::string text) {
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(Server& server, stream_protocol::socket socket)
-        : server_(server), socket_(std::move(socket)), deadline_(socket_.get_executor()) {}
+        : server_(server), socket_(std::move(socket)), deadline_(socket_.get_executor()) {
+        request_.reserve(max_request + chunk_.size());  // never reallocated: no stray copies
+    }
 
     void start() {
         deadline_.expires_after(request_deadline);
         deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-            if (auto self = weak.lock(); self && !ec && !self->answered_) {
+            if (auto self = weak.lock(); self && !ec) {
                 self->close();  // a client that never finishes its request
             }
         });
@@ -89,6 +93,10 @@ private:
     }
 
     void run(std::size_t first, std::size_t second) {
+        // The request is complete: from now on the command's own time counts (PBKDF2 may
+        // queue behind logins on the hashing pool), and the answer must not be cut off after
+        // the change happened.
+        deadline_.cancel();
         AdminRequest req;
         std::string_view line(request_.data(), first);
         while (!line.empty()) {
@@ -106,8 +114,9 @@ private:
         if (!req.secret.empty() && req.secret.back() == '\r') {
             req.secret.pop_back();
         }
-        // Wipe the copy in the read buffer: the password lives on only in `req`.
-        std::fill(request_.begin(), request_.end(), '\0');
+        // Wipe the copies in the read buffers: the password lives on only in `req`.
+        sodium_memzero(request_.data(), request_.size());
+        sodium_memzero(chunk_.data(), chunk_.size());
         const std::string verb =
             req.words.size() >= 2 ? req.words[0] + " " + req.words[1] : std::string("?");
         server_.log().info("control: ", verb);
@@ -118,7 +127,7 @@ private:
         } catch (const std::exception& e) {
             server_.log().error("control: ", verb, " failed: ", e.what());
         }
-        std::fill(req.secret.begin(), req.secret.end(), '\0');
+        sodium_memzero(req.secret.data(), req.secret.size());
     }
 
     void answer(const AdminReply& reply) {
@@ -151,6 +160,7 @@ private:
 
 }  // namespace
 
+namespace {
 void refuse_if_server_running(const std::filesystem::path& path) {
     std::error_code fs_ec;
     if (!std::filesystem::is_socket(std::filesystem::symlink_status(path, fs_ec))) {
@@ -161,10 +171,11 @@ void refuse_if_server_running(const std::filesystem::path& path) {
     boost::system::error_code ec;
     probe.connect(stream_protocol::endpoint(path.string()), ec);  // at startup: may block
     if (!ec) {
-        throw std::runtime_error("another havend is running on this data (its control socket " +
-                                 path.string() + " answers)");
+        throw std::runtime_error("another havend answers on the control socket " +
+                                 path.string());
     }
 }
+}  // namespace
 
 ControlSocket::ControlSocket(Server& server, std::filesystem::path path)
     : server_(server), path_(std::move(path)), acceptor_(server.io()), retry_(server.io()) {
@@ -181,7 +192,7 @@ ControlSocket::ControlSocket(Server& server, std::filesystem::path path)
             throw std::runtime_error("[server] control_socket: " + path_.string() +
                                      " exists and is not a socket");
         }
-        refuse_if_server_running(path_);  // started since the check in main()
+        refuse_if_server_running(path_);
         std::filesystem::remove(path_, fs_ec);  // left behind by a crash
     }
     // Created as 0600 (no window in which it is wider), then chmod for good measure.
@@ -196,17 +207,23 @@ ControlSocket::ControlSocket(Server& server, std::filesystem::path path)
         throw std::runtime_error("[server] control_socket: cannot bind " + path_.string() + ": " +
                                  ec.message());
     }
-    bound_ = true;
     ::chmod(path_.c_str(), 0600);
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0) {
+        inode_ = st.st_ino;
+    }
     acceptor_.listen(16, ec);
     if (ec) {
+        std::filesystem::remove(path_, fs_ec);  // the destructor does not run for a throw here
         throw std::runtime_error("[server] control_socket: cannot listen: " + ec.message());
     }
+    bound_ = true;
 }
 
 ControlSocket::~ControlSocket() {
     stop();
-    if (bound_) {
+    struct stat st {};
+    if (bound_ && ::stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) {
         std::error_code ec;
         std::filesystem::remove(path_, ec);
     }

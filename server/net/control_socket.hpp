@@ -1,6 +1,8 @@
 // ControlSocket: the Unix-domain socket where havenctl asks the running server to act.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <memory>
 
@@ -24,15 +26,12 @@ namespace haven::net {
 // The answer is written when the change has taken effect (Server::admin(), AdminCommands).
 // A request larger than 4 KiB, or slower than 10 s to arrive, is dropped. Nothing of it is
 // logged except the command's first two words.
-// Throws std::runtime_error if a havend already answers on `path`. Called before the server
-// opens its database: a second server must not even load its modules (which write to it).
-void refuse_if_server_running(const std::filesystem::path& path);
-
 class ControlSocket {
 public:
-    // Binds `path`. A socket file that still answers belongs to a running havend: refused
-    // (two servers on one database would each think their memory is the truth). A stale one
-    // (a crash) is replaced. Throws std::runtime_error with the reason.
+    // Binds `path`. The caller holds the data directory's lock (storage::DataDirLock), so a
+    // socket file there is a crashed server's and is replaced; one that still answers belongs
+    // to a havend on other data configured with the same path: refused. Throws
+    // std::runtime_error with the reason.
     ControlSocket(Server& server, std::filesystem::path path);
     ~ControlSocket();  // closes and removes the socket file
     ControlSocket(const ControlSocket&) = delete;
@@ -50,6 +49,8 @@ private:
     boost::asio::local::stream_protocol::acceptor acceptor_;
     boost::asio::steady_timer retry_;
     bool bound_ = false;
+    // The inode we bound: at exit only that file is removed, never one a later server made.
+    ino_t inode_ = 0;
 };
 
 }  // namespace haven::net

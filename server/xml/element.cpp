@@ -492,11 +492,12 @@ public:
             append_prefixed(e.name(), prefix);
         } else {
             out_ += e.name();
+            const std::size_t before = out_.size();
             out_ += " xmlns='";
-            append_escaped(out_, ens);
+            append_escaped(out_, ens);  // as written: escaping can make it 6x the URI
             out_ += '\'';
             scope = ens;
-            spend(ens.size() + 9);
+            spend(out_.size() - before);
         }
         if (top && hoisted_ != nullptr) {
             declare_hoisted();

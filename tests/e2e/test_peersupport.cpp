@@ -662,6 +662,17 @@ TEST_CASE("issue 11: a config role removed while the server was down demotes at 
     server.start();
     CHECK(server.run_ctl({"user", "list"}).out.find(server.jid("bob") + " supporter") !=
           std::string::npos);
+    // The same when the admin sets the role with no server running (havenctl's database path):
+    // the config gives bob his role again, then takes him off while the server is down, and
+    // the admin makes him an admin by hand before the next start.
+    server.set_config("peersupport.supporters", toml_array({"bob@localhost"}));
+    REQUIRE(server.restart() == 0);
+    REQUIRE(server.stop() == 0);
+    server.set_config("peersupport.supporters", toml_array({}));
+    REQUIRE(server.run_ctl({"user", "role", server.jid("bob"), "admin"}).exit_code == 0);
+    server.start();
+    CHECK(server.run_ctl({"user", "list"}).out.find(server.jid("bob") + " admin") !=
+          std::string::npos);
 }
 
 TEST_CASE("issue 4: grants expire after the configured inactivity period") {

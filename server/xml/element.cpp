@@ -9,6 +9,8 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include "server/xmpp/namespaces.hpp"
+
 namespace haven::xml {
 
 namespace {
@@ -199,6 +201,28 @@ bool matches(const Element& e, std::string_view name, std::string_view ns) {
 }
 
 }  // namespace
+
+std::shared_ptr<const std::string> SharedString::share(std::string s) {
+    // Immutable once built (thread-safe static initialisation); copies only touch the
+    // reference counts, which shared_ptr keeps atomically.
+    static const auto table = [] {
+        std::vector<std::shared_ptr<const std::string>> t;
+        for (std::string_view uri : {ns::client, ns::stanza_errors, ns::stream_errors, ns::delay,
+                                     ns::roster, ns::disco_info, ns::disco_items, ns::ping,
+                                     ns::chatstates, ns::nick, ns::data_forms, ns::commands,
+                                     ns::vcard, ns::blocking, ns::sasl, ns::bind, ns::session,
+                                     ns::tls, ns_streams, ns_xml}) {
+            t.push_back(std::make_shared<const std::string>(uri));
+        }
+        return t;
+    }();
+    for (const auto& known : table) {
+        if (*known == s) {
+            return known;
+        }
+    }
+    return std::make_shared<const std::string>(std::move(s));
+}
 
 Element::Element(std::string name, std::string ns)
     : name_(std::move(name)), ns_(std::move(ns)) {}
@@ -463,6 +487,12 @@ void count_sites(const Element& e, std::string_view ns, NsTable& table, bool& re
     }
 }
 
+// GCC 12 reports `out_ += fixed` below as a possibly dangling pointer once enough is inlined
+// into element(); `fixed` views a string literal (fixed_prefix), so it is a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
 class Writer {
 public:
     // `budget`: most declaration bytes the plain form may write before over_budget() (only
@@ -610,6 +640,9 @@ private:
     std::size_t declared_ = 0;
     bool over_ = false;
 };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace
 

@@ -23,12 +23,15 @@ class Element;
 class SharedString {
 public:
     SharedString() = default;
-    explicit SharedString(std::string s)
-        : s_(s.empty() ? nullptr : std::make_shared<const std::string>(std::move(s))) {}
+    explicit SharedString(std::string s) : s_(s.empty() ? nullptr : share(std::move(s))) {}
     const std::string& str() const { return s_ ? *s_ : empty_string(); }
     bool empty() const { return !s_; }
 
 private:
+    // The process-wide copy of a namespace nearly every stanza carries (jabber:client, the
+    // stanza-error namespace, ...), else a new one: building <error/> or storing a session's
+    // last presence allocates nothing for its namespace.
+    static std::shared_ptr<const std::string> share(std::string s);
     static const std::string& empty_string() {
         static const std::string empty;
         return empty;

@@ -244,3 +244,22 @@ TEST_CASE("amplification: hoisting with mixed nesting round-trips") {
     }
     CHECK(same(*back, expected));
 }
+
+TEST_CASE("amplification: common namespaces are one copy for the whole process") {
+    // A session's stored presence or a built <error/> holds no copy of "jabber:client" or the
+    // stanza-error namespace of its own (issue 10: idle memory per connection).
+    Element a("presence", "jabber:client");
+    Element b("message", "jabber:client");
+    CHECK(&a.ns() == &b.ns());
+    Element e("error", "urn:ietf:params:xml:ns:xmpp-stanzas");
+    Element f("item-not-found", "urn:ietf:params:xml:ns:xmpp-stanzas");
+    CHECK(&e.ns() == &f.ns());
+    auto parsed = parse_fragment("<presence xmlns='jabber:client'/>");
+    REQUIRE(parsed);
+    CHECK(&parsed->ns() == &a.ns());
+    // Others get their own copy, with the same value semantics.
+    Element x("x", "urn:x:private");
+    Element y("y", "urn:x:private");
+    CHECK(x.ns() == y.ns());
+    CHECK(&x.ns() != &y.ns());
+}

@@ -77,14 +77,14 @@ EOF
         sleep 0.1
     done
     sleep 3
-    vgdb --pid="$srv" detailed_snapshot "$dir/before.snap" >/dev/null
+    vgdb --pid="$srv" detailed_snapshot "$dir/before.snap" >/dev/null 2>&1
     "$build/contrib/bench/haven-bench" idle --port "$port" --clients "$clients" \
         --users "$clients" --concurrency 10 --password "$password" --duration 90 --settle 100 \
         --login-timeout 200 --max-seconds 300 >"$dir/bench.log" 2>&1 &
     gen=$!
     pids+=("$gen")
     sleep 75  # logins under valgrind take ~10 s; then 40 s and more of quiet
-    vgdb --pid="$srv" detailed_snapshot "$dir/idle.snap" >/dev/null
+    vgdb --pid="$srv" detailed_snapshot "$dir/idle.snap" >/dev/null 2>&1
     kill -TERM "$gen" 2>/dev/null || true
     kill -TERM "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true

@@ -15,6 +15,7 @@ Run by ctest (e2e.py.test_storage_lock); by hand: HAVEND=build/havend HAVENCTL=b
 /usr/bin/python3 tests/e2e/test_storage_lock.py -v
 """
 
+import contextlib
 import os
 import re
 import select
@@ -43,6 +44,24 @@ time.sleep(float(sys.argv[2]))
 db.execute("COMMIT")
 print("released", flush=True)
 """
+
+
+@contextlib.contextmanager
+def held_lock(test: unittest.TestCase, srv: TestServer, seconds: str):
+    """A second process holding the write lock on srv's database for `seconds` (LOCKER);
+    yields it once it holds the lock, and never leaves it running."""
+    path = os.path.join(srv.data_dir, "haven.sqlite")
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, seconds],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        r, _, _ = select.select([locker.stdout], [], [], 10)
+        test.assertTrue(r and locker.stdout.readline().strip() == "locked")
+        yield locker
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+            locker.wait(5)
+        locker.stdout.close()
 
 
 def read_available(rs: RawStream) -> None:
@@ -240,12 +259,7 @@ class ShutdownWithQueuedWritesTest(unittest.TestCase):
             srv.start()
             rs = RawStream(srv.direct_tls_port, direct_tls=True)
             self.assertIsNotNone(rs.login("sam", PASSWORD, resource="r", timeout=10))
-            path = os.path.join(srv.data_dir, "haven.sqlite")
-            locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, "2.5"],
-                                      stdout=subprocess.PIPE, text=True)
-            try:
-                r, _, _ = select.select([locker.stdout], [], [], 10)
-                self.assertTrue(r and locker.stdout.readline().strip() == "locked")
+            with held_lock(self, srv, "2.5") as locker:
                 bodies = ["queued-%d" % n for n in range(5)]
                 for body in bodies:
                     rs.send("<message to='away@localhost' type='chat' id='%s'><body>%s</body>"
@@ -261,11 +275,6 @@ class ShutdownWithQueuedWritesTest(unittest.TestCase):
                 status = srv.stop()  # the lock goes ~2 s later; havend waits at most 5 s
                 took = time.monotonic() - start
                 self.assertEqual(locker.wait(10), 0)
-            finally:
-                if locker.poll() is None:
-                    locker.kill()
-                    locker.wait(5)
-                locker.stdout.close()
             self.assertEqual(status, 0)
             self.assertLess(took, 9.0)
             self.assertIn("queued offline messages written at shutdown", srv.log_contents())
@@ -311,23 +320,13 @@ class LockedIqSetTest(unittest.TestCase):
             "private": "<query xmlns='jabber:iq:private'><n xmlns='urn:x:notes'>hi</n></query>",
             "block": "<block xmlns='urn:xmpp:blocking'><item jid='mallory@localhost'/></block>",
         }
-        path = os.path.join(self.srv.data_dir, "haven.sqlite")
-        locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, "2"],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            r, _, _ = select.select([locker.stdout], [], [], 10)
-            self.assertTrue(r and locker.stdout.readline().strip() == "locked")
+        with held_lock(self, self.srv, "2") as locker:
             for name, payload in sets.items():
                 reply, took = self.iq(rs, "locked-" + name, payload)
                 self.assertIn("type='error'", reply, name)
                 self.assertRegex(reply, r"<error type='wait'><resource-constraint", name)
                 self.assertLess(took, 0.5, "%s waited %.2f s for the lock" % (name, took))
             self.assertEqual(locker.wait(10), 0)
-        finally:
-            if locker.poll() is None:
-                locker.kill()
-                locker.wait(5)
-            locker.stdout.close()
         for name, payload in sets.items():
             reply, _ = self.iq(rs, "free-" + name, payload)
             self.assertIn("type='result'", reply, name)
@@ -373,12 +372,7 @@ class LockedFunctionalAddressTest(unittest.TestCase):
         try:
             self.say(alice, "a1", "first from alice")
             self.assertIsNotNone(sam.read_until("first from alice", 10), self.srv.log_tail())
-            path = os.path.join(self.srv.data_dir, "haven.sqlite")
-            locker = subprocess.Popen([sys.executable, "-c", LOCKER, path, "2"],
-                                      stdout=subprocess.PIPE, text=True)
-            try:
-                r, _, _ = select.select([locker.stdout], [], [], 10)
-                self.assertTrue(r and locker.stdout.readline().strip() == "locked")
+            with held_lock(self, self.srv, "2") as locker:
                 # A new inquiry cannot be recorded: retry later, within milliseconds.
                 start = time.monotonic()
                 self.say(carla, "c1", "first from carla")
@@ -393,11 +387,6 @@ class LockedFunctionalAddressTest(unittest.TestCase):
                 self.assertIsNotNone(sam.read_until("second from alice", 1),
                                      "follow-up not delivered during the lock" + self.srv.log_tail())
                 self.assertEqual(locker.wait(10), 0)
-            finally:
-                if locker.poll() is None:
-                    locker.kill()
-                    locker.wait(5)
-                locker.stdout.close()
             self.assertNotIn("type='error'", alice.pending.decode("utf-8", "replace"))
             # After the lock, carla's retry opens her inquiry.
             self.say(carla, "c2", "carla again")

@@ -15,6 +15,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=contrib/bench/lib.sh
+source "$here/lib.sh"
 clients=400
 port=27222
 password=bench-password
@@ -47,26 +49,9 @@ for build in "$@"; do
     build="$(cd "$build" && pwd)"
     dir="$work/$(basename "$build")-$RANDOM"
     mkdir -p "$dir"
-    cat >"$dir/havend.toml" <<EOF
-[server]
-domain = "localhost"
-data_dir = "$dir/data"
-[tls]
-cert = "$work/localhost.crt"
-key = "$work/localhost.key"
-[c2s]
-address = "127.0.0.1"
-port = $port
-direct_tls_port = 0
-[log]
-level = "warn"
-[peersupport]
-enabled = false
-EOF
-    for n in $(seq 0 $((clients - 1))); do
-        echo "$password" | "$build/havenctl" --config "$dir/havend.toml" \
-            user add "bench$n@localhost" --password-stdin >/dev/null
-    done
+    bench_havend_config "$dir" "$work" "$port" >"$dir/havend.toml"
+    printf '[peersupport]\nenabled = false\n' >>"$dir/havend.toml"
+    bench_accounts "$build" "$dir/havend.toml" "$clients" "$password"
     (cd "$dir" && exec valgrind --tool=massif --soname-synonyms=somalloc='libmimalloc.so*' \
         --massif-out-file="$dir/massif.out" --vgdb=yes "$build/havend" \
         --config "$dir/havend.toml" >"$dir/havend.log" 2>&1) &

@@ -21,6 +21,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+# shellcheck source=contrib/bench/lib.sh
+source "$here/lib.sh"
 clients=50
 rate=200
 short_s=4
@@ -98,21 +100,7 @@ for build in "$@"; do
     build="$(cd "$build" && pwd)"
     dir="$work/$(basename "$build")-$variant-$RANDOM"
     mkdir -p "$dir"
-    cat >"$dir/havend.toml" <<EOF
-[server]
-domain = "localhost"
-data_dir = "$dir/data"
-[tls]
-cert = "$work/localhost.crt"
-key = "$work/localhost.key"
-[c2s]
-address = "127.0.0.1"
-port = $port
-direct_tls_port = 0
-require_encryption = true
-[log]
-level = "warn"
-EOF
+    bench_havend_config "$dir" "$work" "$port" >"$dir/havend.toml"
     if [[ $variant == plain ]]; then
         printf '[peersupport]\nenabled = false\n' >>"$dir/havend.toml"
     else
@@ -125,12 +113,7 @@ supporters = [$staff]
 addresses = [{jid = "team@localhost", name = "Team", staff = ["bench0@localhost"]}]
 EOF
     fi
-    echo "$password" | "$build/havenctl" --config "$dir/havend.toml" user add bench0@localhost \
-        --password-stdin >/dev/null
-    for n in $(seq 1 $((clients - 1))); do
-        echo "$password" | "$build/havenctl" --config "$dir/havend.toml" \
-            user add "bench$n@localhost" --password-stdin >/dev/null
-    done
+    bench_accounts "$build" "$dir/havend.toml" "$clients" "$password"
     read -r ir1 d1 < <(run_one "$build" "$dir" "$short_s")
     read -r ir2 d2 < <(run_one "$build" "$dir" "$long_s")
     ((d2 > d1)) || { echo "instructions.sh: no more messages in the long run" >&2; exit 1; }

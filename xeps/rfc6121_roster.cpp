@@ -226,8 +226,8 @@ private:
         const bool hidden_flag = existing && flag(local, roster_kv::hidden, contact);
         const bool hidden = existing && roster_kv::is_hidden(*existing, hidden_flag);
         if (!existing || hidden) {
-            auto all = server_.roster().get_all(local).size();
-            auto pending_only = server_.kv().list_keys(local, roster_kv::hidden).size();
+            auto all = server_.roster().count(local);
+            auto pending_only = server_.kv().count(local, roster_kv::hidden);
             if (all - std::min(all, pending_only) >= max_items_) {
                 e.reply_error("policy-violation", "the roster is full");
                 return Flow::Stop;

@@ -2,6 +2,7 @@
 // running havend over its control socket, so it has taken effect (sessions closed, roles
 // applied) when havenctl returns; with no server running, havenctl works on the database.
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "contrib/havenctl/control_client.hpp"
 
+#include "modules/functional_addresses/inquiry_store.hpp"
 #include "modules/peersupport/grant_store.hpp"
 #include "server/auth/precis.hpp"
 #include "server/core/accounts.hpp"
@@ -18,7 +20,9 @@
 #include "server/core/server.hpp"
 #include "server/storage/data_dir_lock.hpp"
 #include "server/storage/database.hpp"
+#include "server/storage/kv_store.hpp"
 #include "server/storage/roster_store.hpp"
+#include "server/storage/secret_box.hpp"
 #include "server/storage/user_store.hpp"
 #include "server/xmpp/jid.hpp"
 
@@ -161,13 +165,15 @@ int main(int argc, char** argv) {
                 return fail("havend is starting or stopping on " + dir.string() + "; try again");
             }
         }
-        auto db = haven::storage::Database::open(dir / "haven.sqlite");
+        // The key file too: the rows that say who talks to whom are sealed (issue 11).
+        auto box = haven::storage::SecretBox::load_or_create(haven::storage_key_path(config));
+        auto db = haven::storage::Database::open(dir / "haven.sqlite", box);
         haven::storage::UserStore users(*db);
         haven::Accounts accounts(
             users, static_cast<std::uint32_t>(config.get_int("sasl", "scram_iterations")),
             haven::load_or_create_secret(dir / "scram.secret"));
         if (group == "grant") {
-            haven::peersupport::GrantStore grants(*db);
+            haven::peersupport::GrantStore grants(*db, box);
             const auto& d = domain->domain();
             if (cmd == "list") {
                 std::optional<std::string> who;
@@ -192,7 +198,7 @@ int main(int argc, char** argv) {
                 if (!s || !m) {
                     return fail("not JIDs of this server");
                 }
-                haven::storage::RosterStore roster(*db);
+                haven::storage::RosterStore roster(*db, box);
                 if (!haven::peersupport::end_grant_records(*db, grants, roster, d, *s, *m)) {
                     return fail("no such grant");
                 }
@@ -242,16 +248,26 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (cmd == "delete") {
+            // What the running server's modules would erase besides the cascading rows: the
+            // grants on either side, the inquiries sent, the claims held (open again).
+            haven::storage::Transaction tx(*db);
+            haven::peersupport::GrantStore(*db, box).remove_account(*local);
+            haven::functional_addresses::InquiryStore inquiries(*db, box);
+            const std::string jid = *local + "@" + domain->domain();
+            inquiries.remove_sender(jid);
+            inquiries.release_claims(jid, static_cast<std::int64_t>(std::time(nullptr)));
             if (!users.remove(*local)) {
                 return fail("no such account: " + args[2]);
             }
+            tx.commit();
             std::printf("deleted %s@%s and all of its data\n", local->c_str(),
                         domain->domain().c_str());
             return 0;
         }
         if (cmd == "role") {
             // The admin's role now, not the config's: a later config change leaves it alone.
-            haven::peersupport::forget_config_role(*db, *local);
+            haven::storage::KeyValueStore kv(*db, box);
+            haven::peersupport::forget_config_role(kv, *local);
             if (!users.set_role(*local, args[3])) {
                 return fail("no such account: " + args[2]);
             }

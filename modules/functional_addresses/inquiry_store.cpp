@@ -13,7 +13,7 @@ namespace {
 // The sender is a bare JID, not an accounts row (remote senders come with federation), so
 // account deletion is handled by the module (remove_sender); the partial unique index keeps
 // at most one active inquiry per (address, sender).
-constexpr std::array<std::string_view, 1> migrations{
+constexpr std::string_view step1 =
     R"sql(CREATE TABLE fa_inquiries (
         token TEXT PRIMARY KEY,
         address TEXT NOT NULL,
@@ -26,8 +26,27 @@ constexpr std::array<std::string_view, 1> migrations{
     CREATE UNIQUE INDEX fa_inquiries_active ON fa_inquiries(address, sender)
         WHERE state != 'closed';
     CREATE INDEX fa_inquiries_sender ON fa_inquiries(sender);
-    CREATE INDEX fa_inquiries_claimed_by ON fa_inquiries(claimed_by);)sql",
-};
+    CREATE INDEX fa_inquiries_claimed_by ON fa_inquiries(claimed_by);)sql";
+
+// Step 2 (issue 11, privacy at rest): who wrote to which address and who took it are sealed.
+// thread_h = lookup(pack("fa-thread", address, sender)) finds the active inquiry of a sender;
+// closing replaces it with random bytes, so closed inquiries of one person cannot be linked.
+// record = sealed pack(address, sender, claimed_by), bound to the token.
+constexpr std::string_view step2 =
+    R"sql(ALTER TABLE fa_inquiries RENAME TO fa_inquiries_v1;
+    CREATE TABLE fa_inquiries (
+        token TEXT PRIMARY KEY,
+        thread_h BLOB NOT NULL,
+        record BLOB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'claimed', 'closed')),
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX fa_inquiries_thread ON fa_inquiries(thread_h) WHERE state != 'closed';
+    CREATE INDEX fa_inquiries_state ON fa_inquiries(state, created);)sql";
+
+constexpr std::string_view select_columns =
+    "SELECT token, record, state, created, updated FROM fa_inquiries ";
 
 State parse_state(std::string_view s) {
     if (s == "claimed") {
@@ -37,18 +56,6 @@ State parse_state(std::string_view s) {
         return State::Closed;
     }
     return State::Open;
-}
-
-Inquiry read(const storage::Statement& st) {
-    Inquiry i;
-    i.token = st.column_text(0);
-    i.address = st.column_text(1);
-    i.sender = st.column_text(2);
-    i.state = parse_state(st.column_text(3));
-    i.claimed_by = st.column_text(4);
-    i.created = st.column_int64(5);
-    i.updated = st.column_int64(6);
-    return i;
 }
 
 // Runs one INSERT/UPDATE/DELETE with `args` bound to ?1, ?2, ... in order; returns the number of
@@ -61,6 +68,12 @@ std::int64_t change(storage::Database& db, std::string_view sql, const Args&... 
     (st.bind(++index, args), ...);
     st.step();
     return db.changes();
+}
+
+std::string random_hash() {
+    std::string out(storage::SecretBox::lookup_size, '\0');
+    randombytes_buf(out.data(), out.size());
+    return out;
 }
 
 }  // namespace
@@ -87,14 +100,74 @@ std::string random_token(std::size_t length) {
     return out;
 }
 
-InquiryStore::InquiryStore(storage::Database& db) : db_(db) {
-    db_.migrate("functional_addresses", migrations);
+InquiryStore::InquiryStore(storage::Database& db, const storage::SecretBox& box)
+    : db_(db), box_(box) {
+    const std::array<storage::Migration, 2> steps{
+        storage::Migration{step1},
+        storage::Migration{step2, [this](storage::Database&) { seal_v1_rows(); }}};
+    db_.migrate("functional_addresses", steps);
+}
+
+void InquiryStore::seal_v1_rows() {
+    auto& st = db_.prepare_cached(
+        "SELECT token, address, sender, state, claimed_by, created, updated "
+        "FROM fa_inquiries_v1");
+    {
+        storage::ScopedReset guard(st);
+        while (st.step()) {
+            Inquiry i;
+            i.token = st.column_text(0);
+            i.address = st.column_text(1);
+            i.sender = st.column_text(2);
+            i.state = parse_state(st.column_text(3));
+            i.claimed_by = st.column_text(4);
+            i.created = st.column_int64(5);
+            i.updated = st.column_int64(6);
+            insert(i);
+        }
+    }
+    db_.exec("DROP TABLE fa_inquiries_v1");
+}
+
+std::string InquiryStore::thread_hash(std::string_view address, std::string_view sender) const {
+    return box_.lookup(storage::pack({"fa-thread", address, sender}));
+}
+
+std::string InquiryStore::seal(const Inquiry& i) const {
+    return box_.seal(storage::pack({i.address, i.sender, i.claimed_by}),
+                     storage::pack({"fa_inquiries", i.token}));
+}
+
+void InquiryStore::insert(const Inquiry& i) {
+    const std::string thread =
+        i.state == State::Closed ? random_hash() : thread_hash(i.address, i.sender);
+    change(db_,
+           "INSERT INTO fa_inquiries (token, thread_h, record, state, created, updated) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+           std::string_view(i.token), storage::Blob{thread}, storage::Blob{seal(i)},
+           state_name(i.state), i.created, i.updated);
+}
+
+Inquiry InquiryStore::read(const storage::Statement& st) const {
+    Inquiry i;
+    i.token = st.column_text(0);
+    auto record = box_.open(st.column_blob(1), storage::pack({"fa_inquiries", i.token}));
+    auto parts = record ? storage::unpack(*record) : std::nullopt;
+    if (!parts || parts->size() != 3) {
+        throw storage::StorageError(
+            "functional_addresses: an inquiry does not decrypt: wrong key file?");
+    }
+    i.address = std::move((*parts)[0]);
+    i.sender = std::move((*parts)[1]);
+    i.claimed_by = std::move((*parts)[2]);
+    i.state = parse_state(st.column_text(2));
+    i.created = st.column_int64(3);
+    i.updated = st.column_int64(4);
+    return i;
 }
 
 std::optional<Inquiry> InquiryStore::find(std::string_view token) const {
-    auto& st = db_.prepare_cached(
-        "SELECT token, address, sender, state, claimed_by, created, updated "
-        "FROM fa_inquiries WHERE token = ?1");
+    auto& st = db_.prepare_cached(std::string(select_columns) + "WHERE token = ?1");
     storage::ScopedReset guard(st);
     st.bind(1, token);
     if (!st.step()) {
@@ -105,11 +178,10 @@ std::optional<Inquiry> InquiryStore::find(std::string_view token) const {
 
 std::optional<Inquiry> InquiryStore::active(std::string_view address,
                                             std::string_view sender) const {
-    auto& st = db_.prepare_cached(
-        "SELECT token, address, sender, state, claimed_by, created, updated "
-        "FROM fa_inquiries WHERE address = ?1 AND sender = ?2 AND state != 'closed'");
+    auto& st = db_.prepare_cached(std::string(select_columns) +
+                                  "WHERE thread_h = ?1 AND state != 'closed'");
     storage::ScopedReset guard(st);
-    st.bind(1, address).bind(2, sender);
+    st.bind(1, storage::Blob{thread_hash(address, sender)});
     if (!st.step()) {
         return std::nullopt;
     }
@@ -117,9 +189,8 @@ std::optional<Inquiry> InquiryStore::active(std::string_view address,
 }
 
 std::vector<Inquiry> InquiryStore::list_active() const {
-    auto& st = db_.prepare_cached(
-        "SELECT token, address, sender, state, claimed_by, created, updated "
-        "FROM fa_inquiries WHERE state != 'closed' ORDER BY created, token");
+    auto& st = db_.prepare_cached(std::string(select_columns) +
+                                  "WHERE state != 'closed' ORDER BY created, token");
     storage::ScopedReset guard(st);
     std::vector<Inquiry> out;
     while (st.step()) {
@@ -137,38 +208,56 @@ Inquiry InquiryStore::create(std::string_view address, std::string_view sender, 
             if (find(token) || (taken && taken(token))) {
                 continue;
             }
-            change(db_,
-                   "INSERT INTO fa_inquiries (token, address, sender, state, claimed_by, "
-                   "created, updated) VALUES (?1, ?2, ?3, 'open', NULL, ?4, ?4)",
-                   std::string_view(token), address, sender, now);
-            return Inquiry{token, std::string(address), std::string(sender), State::Open, {}, now,
-                           now};
+            Inquiry i{token, std::string(address), std::string(sender), State::Open, {}, now,
+                      now};
+            insert(i);
+            return i;
         }
     }
     throw storage::StorageError("functional_addresses: no free inquiry token");
 }
 
+bool InquiryStore::set_claim(const Inquiry& i, std::string_view staff, std::int64_t now,
+                             std::string_view condition) {
+    Inquiry next = i;
+    next.claimed_by = std::string(staff);
+    next.state = staff.empty() ? State::Open : State::Claimed;
+    // `condition` is fixed SQL from the callers below: the state the row must still be in.
+    const std::string sql = "UPDATE fa_inquiries SET state = ?2, record = ?3, updated = ?4 "
+                            "WHERE token = ?1 AND " +
+                            std::string(condition);
+    return change(db_, sql, std::string_view(i.token), state_name(next.state),
+                  storage::Blob{seal(next)}, now) == 1;
+}
+
 bool InquiryStore::claim(std::string_view token, std::string_view staff, std::int64_t now) {
-    return change(db_,
-                  "UPDATE fa_inquiries SET state = 'claimed', claimed_by = ?2, updated = ?3 "
-                  "WHERE token = ?1 AND state = 'open'",
-                  token, staff, now) == 1;
+    // The UPDATE still matches only while the inquiry is open: one winner, even if two claims
+    // read the same open row.
+    auto i = find(token);
+    return i && i->state == State::Open && set_claim(*i, staff, now, "state = 'open'");
 }
 
 bool InquiryStore::reassign(std::string_view token, std::string_view from, std::string_view to,
                             std::int64_t now) {
-    return change(db_,
-                  "UPDATE fa_inquiries SET state = 'claimed', claimed_by = ?3, updated = ?4 "
-                  "WHERE token = ?1 AND (state = 'open' OR (state = 'claimed' AND "
-                  "(?2 = '' OR claimed_by = ?2)))",
-                  token, from, to, now) == 1;
+    // Who holds it is sealed, so the check is made here, under the write lock.
+    storage::Transaction tx(db_);
+    auto i = find(token);
+    if (!i || i->state == State::Closed ||
+        (i->state == State::Claimed && !from.empty() && i->claimed_by != from)) {
+        return false;
+    }
+    if (!set_claim(*i, to, now, "state != 'closed'")) {
+        return false;
+    }
+    tx.commit();
+    return true;
 }
 
 bool InquiryStore::close(std::string_view token, std::int64_t now) {
     return change(db_,
-                  "UPDATE fa_inquiries SET state = 'closed', updated = ?2 "
+                  "UPDATE fa_inquiries SET state = 'closed', thread_h = ?3, updated = ?2 "
                   "WHERE token = ?1 AND state != 'closed'",
-                  token, now) == 1;
+                  token, now, storage::Blob{random_hash()}) == 1;
 }
 
 bool InquiryStore::touch(std::string_view token, std::int64_t now) {
@@ -183,17 +272,41 @@ bool InquiryStore::touch(std::string_view token, std::int64_t now) {
     }
 }
 
+std::vector<Inquiry> InquiryStore::all() const {
+    auto& st = db_.prepare_cached(std::string(select_columns));
+    storage::ScopedReset guard(st);
+    std::vector<Inquiry> out;
+    while (st.step()) {
+        out.push_back(read(st));
+    }
+    return out;
+}
+
 std::size_t InquiryStore::remove_sender(std::string_view sender) {
-    return static_cast<std::size_t>(
-        change(db_, "DELETE FROM fa_inquiries WHERE sender = ?1", sender));
+    // Nothing to select on: open every row (account deletion is rare, closed rows are purged).
+    storage::Transaction tx(db_);
+    std::size_t removed = 0;
+    for (const auto& i : all()) {
+        if (i.sender == sender) {
+            removed += static_cast<std::size_t>(
+                change(db_, "DELETE FROM fa_inquiries WHERE token = ?1", std::string_view(i.token)));
+        }
+    }
+    tx.commit();
+    return removed;
 }
 
 std::size_t InquiryStore::release_claims(std::string_view staff, std::int64_t now) {
-    return static_cast<std::size_t>(
-        change(db_,
-               "UPDATE fa_inquiries SET state = 'open', claimed_by = NULL, updated = ?2 "
-               "WHERE claimed_by = ?1 AND state = 'claimed'",
-               staff, now));
+    storage::Transaction tx(db_);
+    std::size_t released = 0;
+    for (const auto& i : list_active()) {
+        if (i.state == State::Claimed && i.claimed_by == staff &&
+            set_claim(i, "", now, "state = 'claimed'")) {
+            ++released;
+        }
+    }
+    tx.commit();
+    return released;
 }
 
 std::size_t InquiryStore::purge_closed(std::int64_t cutoff) {

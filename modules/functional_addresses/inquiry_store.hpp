@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "server/storage/database.hpp"
+#include "server/storage/secret_box.hpp"
 
 namespace haven::functional_addresses {
 
@@ -25,10 +26,14 @@ struct Inquiry {
     std::int64_t updated = 0;
 };
 
+// At rest an inquiry is its token, state and times, a keyed hash that finds the active inquiry
+// of (address, sender), and the sealed (address, sender, claimed_by): the database alone does
+// not say who wrote to which address or who took it.
 class InquiryStore {
 public:
-    // Applies the module's own migrations ("functional_addresses" component).
-    explicit InquiryStore(storage::Database& db);
+    // Applies the module's own migrations ("functional_addresses" component); `box` must
+    // outlive the store.
+    InquiryStore(storage::Database& db, const storage::SecretBox& box);
 
     std::optional<Inquiry> find(std::string_view token) const;
     // The open or claimed inquiry of `sender` at `address`, if any (at most one exists).
@@ -60,7 +65,18 @@ public:
     std::size_t purge_closed(std::int64_t cutoff);
 
 private:
+    std::string thread_hash(std::string_view address, std::string_view sender) const;
+    std::string seal(const Inquiry& i) const;
+    Inquiry read(const storage::Statement& st) const;
+    void insert(const Inquiry& i);
+    std::vector<Inquiry> all() const;
+    // Writes `staff` as the claimer ("" = open again) if the row still meets `condition`.
+    bool set_claim(const Inquiry& i, std::string_view staff, std::int64_t now,
+                   std::string_view condition);
+    void seal_v1_rows();
+
     storage::Database& db_;
+    const storage::SecretBox& box_;
 };
 
 // 4 random characters of [a-z0-9] (libsodium), more after repeated collisions.

@@ -20,7 +20,7 @@ std::int64_t unix_now() {
         .count();
 }
 
-Shared::Shared(ModuleContext& ctx) : m(ctx), server(ctx.server()), store(server.db()) {
+Shared::Shared(ModuleContext& ctx) : m(ctx), server(ctx.server()), store(server.db(), server.secret_box()) {
     if (const auto* node = server.config().get_node("functional_addresses", "addresses")) {
         addresses = parse_addresses(*node);
     }

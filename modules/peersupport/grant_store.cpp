@@ -1,16 +1,20 @@
 // GrantStore: persisted conversation grants in the module's own table.
 #include "modules/peersupport/grant_store.hpp"
 
-#include "server/storage/kv_store.hpp"
-
+#include <algorithm>
 #include <array>
+#include <tuple>
+
+#include "server/storage/kv_store.hpp"
 
 namespace haven::peersupport {
 namespace {
 
-// Both sides reference accounts with ON DELETE CASCADE: deleting either account erases the
-// grant with everything else of that user.
-constexpr std::array<std::string_view, 1> migrations{
+// Step 1 had both sides in the clear, each referencing accounts ON DELETE CASCADE. Step 2
+// (issue 11, privacy at rest): a grant is a keyed hash of the pair plus the sealed pair, so
+// the file alone does not say who supports whom. Without the foreign keys, the module (and
+// havenctl) erase an account's grants themselves: remove_account().
+constexpr std::string_view step1 =
     R"sql(CREATE TABLE peersupport_grants (
         supporter TEXT NOT NULL REFERENCES accounts(localpart) ON DELETE CASCADE,
         member TEXT NOT NULL REFERENCES accounts(localpart) ON DELETE CASCADE,
@@ -18,86 +22,137 @@ constexpr std::array<std::string_view, 1> migrations{
         last_activity INTEGER NOT NULL,
         PRIMARY KEY (supporter, member)
     ) WITHOUT ROWID;
-    CREATE INDEX peersupport_grants_member ON peersupport_grants(member);)sql",
-};
+    CREATE INDEX peersupport_grants_member ON peersupport_grants(member);)sql";
 
-Grant read(const storage::Statement& st) {
-    return Grant{st.column_text(0), st.column_text(1), st.column_int64(2), st.column_int64(3)};
-}
+constexpr std::string_view step2 =
+    R"sql(ALTER TABLE peersupport_grants RENAME TO peersupport_grants_v1;
+    -- pair_h = lookup(pack("grant", supporter, member)); parties = sealed pack(supporter,
+    -- member), bound to pair_h. The times stay readable: expiry selects on them.
+    CREATE TABLE peersupport_grants (
+        pair_h BLOB PRIMARY KEY NOT NULL,
+        parties BLOB NOT NULL,
+        created INTEGER NOT NULL,
+        last_activity INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX peersupport_grants_activity ON peersupport_grants(last_activity);)sql";
+
+constexpr std::string_view columns = "pair_h, parties, created, last_activity";
 
 }  // namespace
 
-GrantStore::GrantStore(storage::Database& db) : db_(db) { db_.migrate("peersupport", migrations); }
+GrantStore::GrantStore(storage::Database& db, const storage::SecretBox& box)
+    : db_(db), box_(box) {
+    const std::array<storage::Migration, 2> steps{
+        storage::Migration{step1}, storage::Migration{step2, [this](storage::Database&) {
+                                       seal_v1_rows();
+                                   }}};
+    db_.migrate("peersupport", steps);
+}
+
+void GrantStore::seal_v1_rows() {
+    auto& st = db_.prepare_cached(
+        "SELECT supporter, member, created, last_activity FROM peersupport_grants_v1");
+    {
+        storage::ScopedReset guard(st);
+        while (st.step()) {
+            const auto supporter = st.column_text(0);
+            const auto member = st.column_text(1);
+            create(supporter, member, st.column_int64(2));
+            touch(supporter, member, st.column_int64(3));
+        }
+    }
+    db_.exec("DROP TABLE peersupport_grants_v1");
+}
+
+std::string GrantStore::pair_hash(std::string_view supporter, std::string_view member) const {
+    return box_.lookup(storage::pack({"grant", supporter, member}));
+}
+
+Grant GrantStore::read(const storage::Statement& st) const {
+    const std::string h = st.column_blob(0);
+    auto record = box_.open(st.column_blob(1), storage::pack({"grant", h}));
+    auto parts = record ? storage::unpack(*record) : std::nullopt;
+    if (!parts || parts->size() != 2) {
+        throw storage::StorageError("peersupport: a grant does not decrypt: wrong key file?");
+    }
+    return Grant{std::move((*parts)[0]), std::move((*parts)[1]), st.column_int64(2),
+                 st.column_int64(3)};
+}
 
 bool GrantStore::create(std::string_view supporter, std::string_view member, std::int64_t now) {
+    const std::string h = pair_hash(supporter, member);
     auto& st = db_.prepare_cached(
-        "INSERT OR IGNORE INTO peersupport_grants (supporter, member, created, last_activity) "
+        "INSERT OR IGNORE INTO peersupport_grants (pair_h, parties, created, last_activity) "
         "VALUES (?1, ?2, ?3, ?3)");
     storage::ScopedReset guard(st);
-    st.bind(1, supporter).bind(2, member).bind(3, now);
+    st.bind(1, storage::Blob{h})
+        .bind(2, storage::Blob{box_.seal(storage::pack({supporter, member}),
+                                         storage::pack({"grant", h}))})
+        .bind(3, now);
     st.step();
     return db_.changes() > 0;
 }
 
 bool GrantStore::exists(std::string_view supporter, std::string_view member) const {
-    auto& st = db_.prepare_cached(
-        "SELECT 1 FROM peersupport_grants WHERE supporter = ?1 AND member = ?2");
+    auto& st = db_.prepare_cached("SELECT 1 FROM peersupport_grants WHERE pair_h = ?1");
     storage::ScopedReset guard(st);
-    st.bind(1, supporter).bind(2, member);
+    st.bind(1, storage::Blob{pair_hash(supporter, member)});
     return st.step();
 }
 
 bool GrantStore::remove(std::string_view supporter, std::string_view member) {
-    auto& st = db_.prepare_cached(
-        "DELETE FROM peersupport_grants WHERE supporter = ?1 AND member = ?2");
+    auto& st = db_.prepare_cached("DELETE FROM peersupport_grants WHERE pair_h = ?1");
     storage::ScopedReset guard(st);
-    st.bind(1, supporter).bind(2, member);
+    st.bind(1, storage::Blob{pair_hash(supporter, member)});
     st.step();
     return db_.changes() > 0;
 }
 
 void GrantStore::touch(std::string_view supporter, std::string_view member, std::int64_t now) {
     auto& st = db_.prepare_cached(
-        "UPDATE peersupport_grants SET last_activity = ?3 WHERE supporter = ?1 AND member = ?2");
+        "UPDATE peersupport_grants SET last_activity = ?2 WHERE pair_h = ?1");
     storage::ScopedReset guard(st);
-    st.bind(1, supporter).bind(2, member).bind(3, now);
+    st.bind(1, storage::Blob{pair_hash(supporter, member)}).bind(2, now);
     st.step();
 }
 
 std::vector<Grant> GrantStore::list(std::optional<std::string_view> localpart) const {
+    // Nothing to select on without opening the rows: read them all (grants are few, and
+    // the module keeps them in memory), then filter and order as before.
     std::vector<Grant> out;
-    if (localpart) {
-        auto& st = db_.prepare_cached(
-            "SELECT supporter, member, created, last_activity FROM peersupport_grants "
-            "WHERE supporter = ?1 OR member = ?1 ORDER BY supporter, member");
-        storage::ScopedReset guard(st);
-        st.bind(1, *localpart);
-        while (st.step()) {
-            out.push_back(read(st));
-        }
-        return out;
-    }
-    auto& st = db_.prepare_cached(
-        "SELECT supporter, member, created, last_activity FROM peersupport_grants "
-        "ORDER BY supporter, member");
+    auto& st = db_.prepare_cached(std::string("SELECT ") + std::string(columns) +
+                                  " FROM peersupport_grants");
     storage::ScopedReset guard(st);
     while (st.step()) {
-        out.push_back(read(st));
+        auto g = read(st);
+        if (!localpart || g.supporter == *localpart || g.member == *localpart) {
+            out.push_back(std::move(g));
+        }
     }
+    std::sort(out.begin(), out.end(), [](const Grant& a, const Grant& b) {
+        return std::tie(a.supporter, a.member) < std::tie(b.supporter, b.member);
+    });
     return out;
 }
 
 std::vector<Grant> GrantStore::idle_since(std::int64_t cutoff) const {
     std::vector<Grant> out;
-    auto& st = db_.prepare_cached(
-        "SELECT supporter, member, created, last_activity FROM peersupport_grants "
-        "WHERE last_activity < ?1");
+    auto& st = db_.prepare_cached(std::string("SELECT ") + std::string(columns) +
+                                  " FROM peersupport_grants WHERE last_activity < ?1");
     storage::ScopedReset guard(st);
     st.bind(1, cutoff);
     while (st.step()) {
         out.push_back(read(st));
     }
     return out;
+}
+
+std::vector<Grant> GrantStore::remove_account(std::string_view localpart) {
+    auto gone = list(localpart);
+    for (const auto& g : gone) {
+        remove(g.supporter, g.member);
+    }
+    return gone;
 }
 
 namespace {
@@ -163,8 +218,8 @@ bool end_grant_records(storage::Database& db, GrantStore& grants, storage::Roste
     return true;
 }
 
-void forget_config_role(storage::Database& db, std::string_view localpart) {
-    storage::KeyValueStore(db).remove(localpart, config_role_store, config_role_key);
+void forget_config_role(storage::KeyValueStore& kv, std::string_view localpart) {
+    kv.remove(localpart, config_role_store, config_role_key);
 }
 
 }  // namespace haven::peersupport

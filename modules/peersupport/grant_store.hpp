@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "server/storage/database.hpp"
+#include "server/storage/kv_store.hpp"
 #include "server/storage/roster_store.hpp"
+#include "server/storage/secret_box.hpp"
 
 namespace haven::peersupport {
 
@@ -19,10 +21,12 @@ struct Grant {
     std::int64_t last_activity = 0;  // unix seconds, for optional expiry
 };
 
+// At rest a grant is a keyed hash of (supporter, member), the sealed pair and its two times:
+// the database alone shows how many grants exist and when they were used, not between whom.
 class GrantStore {
 public:
-    // Applies the module's own migrations ("peersupport" component).
-    explicit GrantStore(storage::Database& db);
+    // Applies the module's own migrations ("peersupport" component); `box` must outlive it.
+    GrantStore(storage::Database& db, const storage::SecretBox& box);
 
     // True when the grant is new.
     bool create(std::string_view supporter, std::string_view member, std::int64_t now);
@@ -32,9 +36,17 @@ public:
     // All grants, or those in which `localpart` takes part (either side).
     std::vector<Grant> list(std::optional<std::string_view> localpart = std::nullopt) const;
     std::vector<Grant> idle_since(std::int64_t cutoff) const;
+    // Account deletion: the grants on either side go (no foreign key can reach a sealed
+    // column). Returns what was removed.
+    std::vector<Grant> remove_account(std::string_view localpart);
 
 private:
+    std::string pair_hash(std::string_view supporter, std::string_view member) const;
+    Grant read(const storage::Statement& st) const;
+    void seal_v1_rows();
+
     storage::Database& db_;
+    const storage::SecretBox& box_;
 };
 
 // The stored side of opening/ending a grant, shared by the module and havenctl: the grant row
@@ -58,6 +70,6 @@ bool end_grant_records(storage::Database& db, GrantStore& grants, storage::Roste
 // set by an admin (havenctl, with or without a running server) clears it.
 inline constexpr std::string_view config_role_store = "peersupport";
 inline constexpr std::string_view config_role_key = "config-role";
-void forget_config_role(storage::Database& db, std::string_view localpart);
+void forget_config_role(storage::KeyValueStore& kv, std::string_view localpart);
 
 }  // namespace haven::peersupport

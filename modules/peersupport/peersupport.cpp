@@ -49,10 +49,14 @@ using GrantSet = std::set<std::pair<std::string, std::string>, GrantLess>;
 class Module final : public PeerSupport {
 public:
     explicit Module(ModuleContext& m)
-        : m_(m), server_(m.server()), grants_(server_.db()), group_(m.opt_string("roster_group")) {
+        : m_(m),
+          server_(m.server()),
+          grants_(server_.db(), server_.secret_box()),
+          group_(m.opt_string("roster_group")) {
         register_texts();
         apply_config_roles(server_.config());
         load_staff();
+        remove_orphaned_grants();
         snapshot_ = grant_set();
         data_version_ = server_.db().data_version();
 
@@ -72,6 +76,9 @@ public:
             load_staff();
         });
         m.own_connection([&s = server_, roles] { s.role_changed.disconnect(roles); });
+        auto deleted = server_.user_deleted.connect(
+            [this](const std::string& local) { user_deleted(local); });
+        m.own_connection([&s = server_, deleted] { s.user_deleted.disconnect(deleted); });
         m.admin_command("grant end", 2, [this](const AdminRequest& r, const AdminDone& done) {
             admin_end_grant(r, done);
         });
@@ -254,7 +261,27 @@ private:
     // the config's, so a later config change does not take it away.
     void admin_set_role(const std::string& local) {
         if (!configured_staff_.contains(local)) {
-            forget_config_role(server_.db(), local);
+            forget_config_role(server_.kv(), local);
+        }
+    }
+
+    // Emitted inside the deletion's transaction, before the account's rows go: its grants on
+    // either side go with them (the sealed table has no foreign key to cascade from).
+    void user_deleted(const std::string& local) {
+        for (const auto& g : grants_.remove_account(local)) {
+            snapshot_.erase({g.supporter, g.member});
+            touched_.erase({g.supporter, g.member});
+        }
+    }
+
+    // Accounts deleted without this module (an older havenctl, the sqlite3 CLI) leave grants
+    // that name no account: they go at start.
+    void remove_orphaned_grants() {
+        auto& users = server_.users();
+        for (const auto& g : grants_.list()) {
+            if (!users.exists(g.supporter) || !users.exists(g.member)) {
+                grants_.remove(g.supporter, g.member);
+            }
         }
     }
 

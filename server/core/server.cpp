@@ -113,6 +113,14 @@ std::filesystem::path control_socket_path(const config::Config& config) {
     return std::filesystem::path(config.get_string("server", "data_dir")) / "control.sock";
 }
 
+std::filesystem::path storage_key_path(const config::Config& config) {
+    const auto& configured = config.get_string("storage", "key_file");
+    if (!configured.empty()) {
+        return configured;
+    }
+    return std::filesystem::path(config.get_string("server", "data_dir")) / "storage.key";
+}
+
 namespace {
 // ModuleSchema and ModuleInfo both carry .name and .options.
 template <class Modules>
@@ -164,18 +172,17 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
         throw ConfigError("[server] data_dir: cannot create " + dir.string() + ": " + ec.message());
     }
     ::chmod(dir.c_str(), 0700);
-    const auto& key_file = config_.get_string("storage", "key_file");
-    secret_box_ = std::make_unique<storage::SecretBox>(storage::SecretBox::load_or_create(
-        key_file.empty() ? dir / "storage.key" : std::filesystem::path(key_file)));
-    db_ = storage::Database::open(dir / "haven.sqlite");
+    secret_box_ = std::make_unique<storage::SecretBox>(
+        storage::SecretBox::load_or_create(storage_key_path(config_)));
+    db_ = storage::Database::open(dir / "haven.sqlite", *secret_box_);
     users_ = std::make_unique<storage::UserStore>(*db_);
-    roster_ = std::make_unique<storage::RosterStore>(*db_);
+    roster_ = std::make_unique<storage::RosterStore>(*db_, *secret_box_);
     storage::DeferredLimits deferred;
     deferred.max_messages =
         static_cast<std::size_t>(config_.get_int("storage", "write_queue_messages"));
     deferred.max_bytes = static_cast<std::size_t>(config_.get_int("storage", "write_queue_bytes"));
     offline_ = std::make_unique<storage::OfflineStore>(*db_, *secret_box_, &io_, deferred);
-    kv_ = std::make_unique<storage::KeyValueStore>(*db_, secret_box_.get());
+    kv_ = std::make_unique<storage::KeyValueStore>(*db_, *secret_box_);
     accounts_ = std::make_unique<Accounts>(
         *users_, static_cast<std::uint32_t>(config_.get_int("sasl", "scram_iterations")),
         load_or_create_secret(dir / "scram.secret"));

@@ -42,6 +42,8 @@ std::vector<config::OptionSpec> all_options(const config::SchemaRegistry& schema
 std::vector<config::OptionSpec> all_options(const ModuleRegistry& registry);
 // Where havend listens for havenctl ([server] control_socket, default data_dir/control.sock).
 std::filesystem::path control_socket_path(const config::Config& config);
+// The at-rest key ([storage] key_file, default data_dir/storage.key); havenctl needs it too.
+std::filesystem::path storage_key_path(const config::Config& config);
 
 class Server;
 // The core's own admin commands: user add/passwd/delete/role (server/core/admin_accounts.cpp).
@@ -72,6 +74,8 @@ public:
     storage::RosterStore& roster() { return *roster_; }
     storage::OfflineStore& offline() { return *offline_; }
     storage::KeyValueStore& kv() { return *kv_; }
+    // For modules' own tables: seal their rows and find them by keyed hashes, as the core does.
+    const storage::SecretBox& secret_box() const { return *secret_box_; }
     bool user_exists(std::string_view localpart);
     Accounts& accounts() { return *accounts_; }
     auth::LoginThrottle& throttle() { return throttle_; }

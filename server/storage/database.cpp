@@ -167,7 +167,8 @@ void Statement::reset() noexcept {
 
 void Database::Close::operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
 
-std::unique_ptr<Database> Database::open(const std::filesystem::path& path) {
+std::unique_ptr<Database> Database::open(const std::filesystem::path& path,
+                                         const SecretBox& box) {
     const std::string name = path.string();
     const bool in_memory = name == ":memory:";
     if (!in_memory) {
@@ -186,7 +187,7 @@ std::unique_ptr<Database> Database::open(const std::filesystem::path& path) {
     }
     auto db = std::make_unique<Database>(Passkey{}, std::move(handle));
     db->configure(in_memory);
-    db->migrate("core", core_migrations());
+    db->migrate("core", core_migrations(box));
     return db;
 }
 
@@ -266,11 +267,21 @@ int Database::schema_version(std::string_view component) {
 }
 
 void Database::migrate(std::string_view component, std::span<const std::string_view> steps) {
+    std::vector<Migration> plain;
+    plain.reserve(steps.size());
+    for (auto sql : steps) {
+        plain.push_back(Migration{sql});
+    }
+    migrate(component, plain);
+}
+
+void Database::migrate(std::string_view component, std::span<const Migration> steps) {
     const auto target = static_cast<int>(steps.size());
     // Common case first, without the write lock: every start and every admin CLI call gets here.
     if (schema_version(component) == target) {
         return;
     }
+    bool converted = false;
     for (;;) {
         Transaction tx(*this);
         // Re-read under the write lock: another process may have migrated meanwhile.
@@ -282,10 +293,15 @@ void Database::migrate(std::string_view component, std::span<const std::string_v
                                ": refusing to run on a newer database");
         }
         if (current == target) {
-            return;
+            break;
         }
+        const auto& step = steps[static_cast<std::size_t>(current)];
         try {
-            exec(steps[static_cast<std::size_t>(current)]);
+            exec(step.sql);
+            if (step.convert) {
+                step.convert(*this);
+                converted = true;
+            }
         } catch (const StorageError& e) {
             throw StorageError("storage: migration '" + std::string(component) + "' step " +
                                    std::to_string(current + 1) + " failed: " + e.what(),
@@ -298,6 +314,11 @@ void Database::migrate(std::string_view component, std::span<const std::string_v
         st.bind(1, component).bind(2, std::int64_t{current} + 1);
         st.step();
         tx.commit();
+    }
+    if (converted && !in_transaction()) {
+        // The replaced rows' pages are free but still hold their old bytes: rewrite the file
+        // and empty the WAL. Copies made before (backups) keep them; the README says so.
+        exec("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
     }
 }
 

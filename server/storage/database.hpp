@@ -77,6 +77,15 @@ private:
     Statement& statement_;
 };
 
+class SecretBox;
+
+// One step of a component's schema history: SQL, then (optionally) code that converts rows the
+// SQL alone cannot (e.g. re-sealing them), in the same transaction.
+struct Migration {
+    std::string_view sql;
+    std::function<void(Database&)> convert = {};
+};
+
 // One connection. Not thread-safe (opened SQLITE_OPEN_NOMUTEX, statement cache unsynchronised):
 // the server uses it from the core executor only; the admin CLI opens its own.
 // Every connection must come from open(): cascading deletes rely on the pragmas set there.
@@ -91,8 +100,9 @@ class Database {
 public:
     // Opens (creating with mode 0600 if absent) a database file, or ":memory:". Sets WAL,
     // synchronous=NORMAL (a commit survives kill -9 of the process; only power loss can drop the
-    // last commits), busy_timeout 2000 ms, foreign_keys=ON, and applies the "core" migrations.
-    static std::unique_ptr<Database> open(const std::filesystem::path& path);
+    // last commits), busy_timeout 2000 ms, foreign_keys=ON, and applies the "core" migrations,
+    // which seal rows with `box` (it must stay the same key for the life of the file).
+    static std::unique_ptr<Database> open(const std::filesystem::path& path, const SecretBox& box);
 
     Database(Passkey, std::unique_ptr<sqlite3, Close> db);
     ~Database();
@@ -112,6 +122,9 @@ public:
     // Module tables holding per-user rows must declare
     //   FOREIGN KEY(user) REFERENCES accounts(localpart) ON DELETE CASCADE
     // and be indexed on that column, so UserStore::remove erases them too.
+    // A step with `convert` code is followed, after its commit, by a checkpoint and VACUUM, so
+    // that the rows it replaced (e.g. plaintext) do not linger in free pages or the WAL.
+    void migrate(std::string_view component, std::span<const Migration> steps);
     void migrate(std::string_view component, std::span<const std::string_view> steps);
     int schema_version(std::string_view component);
 

@@ -5,6 +5,8 @@
 #include <thread>
 
 namespace haven::storage {
+
+std::string offline_row(std::string_view user) { return pack({"offline", user}); }
 namespace {
 
 std::int64_t clamp64(std::size_t v) {
@@ -63,7 +65,7 @@ PushResult OfflineStore::classify(std::string_view user, std::size_t size,
 
 PushResult OfflineStore::push(std::string_view user, std::int64_t stamp, std::string_view payload,
                               OfflineQuota quota) {
-    std::string sealed = box_.seal(payload);
+    std::string sealed = box_.seal(payload, offline_row(user));
     if (quota.messages == 0 || sealed.size() > quota.bytes) {
         return PushResult::Full;
     }
@@ -141,8 +143,9 @@ std::vector<OfflineMessage> OfflineStore::list(std::string_view user) const {
     ScopedReset guard(st);
     st.bind(1, user);
     std::vector<OfflineMessage> out;
-    auto open = [this](std::int64_t id, std::string_view sealed) {
-        auto payload = box_.open(sealed);
+    const std::string row = offline_row(user);
+    auto open = [this, &row](std::int64_t id, std::string_view sealed) {
+        auto payload = box_.open(sealed, row);
         if (!payload) {
             // Not skipped: silently losing messages would hide a misconfigured key file.
             throw StorageError("storage: offline message " + std::to_string(id) +

@@ -20,6 +20,10 @@
 
 namespace haven::storage {
 
+// What each payload is sealed to (SecretBox additional data): its recipient, so a row moved to
+// another account no longer opens.
+std::string offline_row(std::string_view user);
+
 struct OfflineMessage {
     std::int64_t id = 0;     // unique while stored (negative while still queued in memory)
     std::int64_t stamp = 0;  // unix seconds, for the XEP-0203 delay

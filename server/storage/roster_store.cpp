@@ -1,109 +1,106 @@
 // RosterStore: RFC 6121 roster items and subscription state, with a XEP-0237 version per user.
 #include "server/storage/roster_store.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace haven::storage {
 namespace {
 
-// Reads the columns: contact, name, subscription, ask_out, ask_in, pending_subscribe.
-RosterItem read_item(const Statement& st) {
+// The sealed record: contact, name, subscription, ask_out, ask_in, pending_subscribe, then the
+// groups. Everything but the owner stays inside it (issue 11: no social graph in the clear).
+std::string encode(const RosterItem& item) {
+    std::string out = pack({item.contact, item.name, item.subscription, item.ask_out ? "1" : "",
+                            item.ask_in ? "1" : "", item.pending_subscribe});
+    for (const auto& g : item.groups) {
+        pack_append(out, g);
+    }
+    return out;
+}
+
+std::optional<RosterItem> decode(std::string_view record) {
+    auto parts = unpack(record);
+    if (!parts || parts->size() < 6) {
+        return std::nullopt;
+    }
+    auto& p = *parts;
     RosterItem item;
-    item.contact = st.column_text(0);
-    item.name = st.column_text(1);
-    item.subscription = st.column_text(2);
-    item.ask_out = st.column_int64(3) != 0;
-    item.ask_in = st.column_int64(4) != 0;
-    item.pending_subscribe = st.column_text(5);
+    item.contact = std::move(p[0]);
+    item.name = std::move(p[1]);
+    item.subscription = std::move(p[2]);
+    item.ask_out = !p[3].empty();
+    item.ask_in = !p[4].empty();
+    item.pending_subscribe = std::move(p[5]);
+    item.groups.assign(std::make_move_iterator(p.begin() + 6), std::make_move_iterator(p.end()));
+    std::sort(item.groups.begin(), item.groups.end());
+    item.groups.erase(std::unique(item.groups.begin(), item.groups.end()), item.groups.end());
     return item;
 }
 
 }  // namespace
 
+std::string RosterStore::contact_hash(std::string_view user, std::string_view contact) const {
+    return box_.lookup(pack({"roster", user, contact}));
+}
+
+RosterItem RosterStore::open_item(std::string_view user, std::string_view contact_h,
+                                  std::string_view sealed) const {
+    auto record = box_.open(sealed, pack({"roster", user, contact_h}));
+    auto item = record ? decode(*record) : std::nullopt;
+    if (!item) {
+        throw StorageError("storage: a roster item does not decrypt: wrong key file?");
+    }
+    return std::move(*item);
+}
+
 std::vector<RosterItem> RosterStore::get_all(std::string_view user) const {
     std::vector<RosterItem> items;
-    {
-        auto& st = db_.prepare_cached(
-            "SELECT contact, name, subscription, ask_out, ask_in, pending_subscribe"
-            " FROM roster WHERE user = ?1 ORDER BY contact");
-        ScopedReset guard(st);
-        st.bind(1, user);
-        while (st.step()) {
-            items.push_back(read_item(st));
-        }
-    }
-    // Both queries are ordered by contact (same BINARY collation), so one merge pass attaches
-    // the groups: two statements per roster, whatever its size.
-    auto& st = db_.prepare_cached(
-        "SELECT contact, grp FROM roster_groups WHERE user = ?1 ORDER BY contact, grp");
+    auto& st = db_.prepare_cached("SELECT contact_h, item FROM roster WHERE user = ?1");
     ScopedReset guard(st);
     st.bind(1, user);
-    auto it = items.begin();
     while (st.step()) {
-        const std::string contact = st.column_text(0);
-        while (it != items.end() && it->contact < contact) {
-            ++it;
-        }
-        if (it != items.end() && it->contact == contact) {
-            it->groups.push_back(st.column_text(1));
-        }
+        items.push_back(open_item(user, st.column_blob(0), st.column_blob(1)));
     }
+    // The hashes say nothing about order: sort by contact, as callers (and clients) expect.
+    std::sort(items.begin(), items.end(),
+              [](const RosterItem& a, const RosterItem& b) { return a.contact < b.contact; });
     return items;
 }
 
 std::optional<RosterItem> RosterStore::get(std::string_view user, std::string_view contact) const {
-    std::optional<RosterItem> item;
-    {
-        auto& st = db_.prepare_cached(
-            "SELECT contact, name, subscription, ask_out, ask_in, pending_subscribe"
-            " FROM roster WHERE user = ?1 AND contact = ?2");
-        ScopedReset guard(st);
-        st.bind(1, user).bind(2, contact);
-        if (!st.step()) {
-            return std::nullopt;
-        }
-        item = read_item(st);
-    }
-    auto& st = db_.prepare_cached(
-        "SELECT grp FROM roster_groups WHERE user = ?1 AND contact = ?2 ORDER BY grp");
+    const std::string h = contact_hash(user, contact);
+    auto& st = db_.prepare_cached("SELECT item FROM roster WHERE user = ?1 AND contact_h = ?2");
     ScopedReset guard(st);
-    st.bind(1, user).bind(2, contact);
-    while (st.step()) {
-        item->groups.push_back(st.column_text(0));
+    st.bind(1, user).bind(2, Blob{h});
+    if (!st.step()) {
+        return std::nullopt;
     }
-    return item;
+    return open_item(user, h, st.column_blob(0));
+}
+
+std::size_t RosterStore::count(std::string_view user) const {
+    auto& st = db_.prepare_cached("SELECT count(*) FROM roster WHERE user = ?1");
+    ScopedReset guard(st);
+    st.bind(1, user);
+    st.step();
+    return static_cast<std::size_t>(st.column_int64(0));
 }
 
 std::int64_t RosterStore::put(std::string_view user, const RosterItem& item) {
+    // Inside the seal no CHECK constraint can guard the state: refuse nonsense here.
+    if (item.subscription != "none" && item.subscription != "to" && item.subscription != "from" &&
+        item.subscription != "both") {
+        throw StorageError("storage: invalid roster subscription '" + item.subscription + "'");
+    }
+    const std::string h = contact_hash(user, item.contact);
+    const std::string sealed = box_.seal(encode(item), pack({"roster", user, h}));
     Transaction tx(db_);
     {
         auto& st = db_.prepare_cached(
-            "INSERT INTO roster(user, contact, name, subscription, ask_out, ask_in,"
-            " pending_subscribe) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            " ON CONFLICT(user, contact) DO UPDATE SET name = excluded.name,"
-            " subscription = excluded.subscription, ask_out = excluded.ask_out,"
-            " ask_in = excluded.ask_in, pending_subscribe = excluded.pending_subscribe");
+            "INSERT INTO roster(user, contact_h, item) VALUES(?1, ?2, ?3)"
+            " ON CONFLICT(user, contact_h) DO UPDATE SET item = excluded.item");
         ScopedReset guard(st);
-        st.bind(1, user)
-            .bind(2, item.contact)
-            .bind(3, item.name)
-            .bind(4, item.subscription)
-            .bind(5, std::int64_t{item.ask_out})
-            .bind(6, std::int64_t{item.ask_in})
-            .bind(7, item.pending_subscribe);
-        st.step();
-    }
-    {
-        auto& st = db_.prepare_cached("DELETE FROM roster_groups WHERE user = ?1 AND contact = ?2");
-        ScopedReset guard(st);
-        st.bind(1, user).bind(2, item.contact);
-        st.step();
-    }
-    auto& st = db_.prepare_cached(
-        "INSERT OR IGNORE INTO roster_groups(user, contact, grp) VALUES(?1, ?2, ?3)");
-    for (const auto& group : item.groups) {
-        ScopedReset guard(st);
-        st.bind(1, user).bind(2, item.contact).bind(3, group);
+        st.bind(1, user).bind(2, Blob{h}).bind(3, Blob{sealed});
         st.step();
     }
     const std::int64_t version = bump_version(user);
@@ -114,10 +111,9 @@ std::int64_t RosterStore::put(std::string_view user, const RosterItem& item) {
 std::int64_t RosterStore::remove(std::string_view user, std::string_view contact) {
     Transaction tx(db_);
     {
-        // Groups go with the item through their ON DELETE CASCADE.
-        auto& st = db_.prepare_cached("DELETE FROM roster WHERE user = ?1 AND contact = ?2");
+        auto& st = db_.prepare_cached("DELETE FROM roster WHERE user = ?1 AND contact_h = ?2");
         ScopedReset guard(st);
-        st.bind(1, user).bind(2, contact);
+        st.bind(1, user).bind(2, Blob{contact_hash(user, contact)});
         st.step();
     }
     if (db_.changes() == 0) {

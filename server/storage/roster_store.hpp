@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/storage/database.hpp"
+#include "server/storage/secret_box.hpp"
 
 namespace haven::storage {
 
@@ -21,12 +22,16 @@ struct RosterItem {
     std::string pending_subscribe;      // inbound subscribe to re-deliver (RFC 6121 §3.1.3)
 };
 
+// At rest a row holds the owner, a keyed hash of the contact and one sealed record (schema
+// "core" 2): the file alone shows how many items an account has, not who they are.
 class RosterStore {
 public:
-    explicit RosterStore(Database& db) : db_(db) {}
+    // `box` must outlive the store.
+    RosterStore(Database& db, const SecretBox& box) : db_(db), box_(box) {}
 
     std::vector<RosterItem> get_all(std::string_view user) const;  // ordered by contact
     std::optional<RosterItem> get(std::string_view user, std::string_view contact) const;
+    std::size_t count(std::string_view user) const;  // without opening the items
     // Inserts or replaces the item (groups included). Returns the new roster version.
     std::int64_t put(std::string_view user, const RosterItem& item);
     // Returns the new roster version, or 0 when there was no such item (nothing changed).
@@ -37,8 +42,12 @@ public:
 
 private:
     std::int64_t bump_version(std::string_view user);
+    std::string contact_hash(std::string_view user, std::string_view contact) const;
+    RosterItem open_item(std::string_view user, std::string_view contact_h,
+                         std::string_view sealed) const;
 
     Database& db_;
+    const SecretBox& box_;
 };
 
 }  // namespace haven::storage

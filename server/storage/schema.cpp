@@ -1,7 +1,13 @@
 // Numbered migrations of the "core" component: accounts, roster, offline messages, key-value.
 #include "server/storage/schema.hpp"
 
-#include <array>
+#include <map>
+#include <utility>
+
+#include "server/storage/kv_store.hpp"
+#include "server/storage/offline_store.hpp"
+#include "server/storage/roster_store.hpp"
+#include "server/storage/secret_box.hpp"
 
 namespace haven::storage {
 namespace {
@@ -68,10 +74,112 @@ CREATE TABLE kv(
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<std::string_view, 1> steps{step1};
+// Issue 11, privacy at rest: who is in whose roster and which contacts a key-value row is
+// about (pending and pre-approved subscriptions are keyed by JID) no longer stand in the clear.
+// Rows are found by keyed hashes (SecretBox::lookup) and everything else of a row is one sealed
+// record bound to that row; offline payloads are re-sealed with their owner bound.
+constexpr std::string_view step2 = R"sql(
+ALTER TABLE roster_groups RENAME TO roster_groups_v1;
+ALTER TABLE roster RENAME TO roster_v1;
+ALTER TABLE kv RENAME TO kv_v1;
+
+-- contact_h = lookup(pack("roster", user, contact)): per user, so the same contact in two
+-- rosters gives two unrelated hashes. item = sealed record (see RosterStore).
+CREATE TABLE roster(
+  user TEXT NOT NULL REFERENCES accounts(localpart) ON DELETE CASCADE,
+  contact_h BLOB NOT NULL,
+  item BLOB NOT NULL,
+  PRIMARY KEY(user, contact_h)
+) WITHOUT ROWID;
+
+-- vCards, private XML, block lists, subscription markers. key_h = lookup(pack("kv", user,
+-- store, key)); value = sealed pack(key, value), bound to (user, store, key_h).
+CREATE TABLE kv(
+  user TEXT NOT NULL REFERENCES accounts(localpart) ON DELETE CASCADE,
+  store TEXT NOT NULL,
+  key_h BLOB NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY(user, store, key_h)
+) WITHOUT ROWID;
+)sql";
+
+void seal_core_rows(Database& db, const SecretBox& box) {
+    auto unreadable = [](std::string_view what) {
+        return StorageError("storage: an existing " + std::string(what) +
+                            " does not decrypt with this key file: restore the right one");
+    };
+    {
+        // Old groups first, keyed by (user, contact), then each item written the new way.
+        std::map<std::pair<std::string, std::string>, std::vector<std::string>> groups;
+        auto& gs = db.prepare_cached("SELECT user, contact, grp FROM roster_groups_v1");
+        ScopedReset gguard(gs);
+        while (gs.step()) {
+            groups[{gs.column_text(0), gs.column_text(1)}].push_back(gs.column_text(2));
+        }
+        RosterStore roster(db, box);
+        auto& st = db.prepare_cached(
+            "SELECT user, contact, name, subscription, ask_out, ask_in, pending_subscribe"
+            " FROM roster_v1");
+        ScopedReset guard(st);
+        while (st.step()) {
+            const std::string user = st.column_text(0);
+            RosterItem item;
+            item.contact = st.column_text(1);
+            item.name = st.column_text(2);
+            item.subscription = st.column_text(3);
+            item.ask_out = st.column_int64(4) != 0;
+            item.ask_in = st.column_int64(5) != 0;
+            item.pending_subscribe = st.column_text(6);
+            if (auto it = groups.find({user, item.contact}); it != groups.end()) {
+                item.groups = std::move(it->second);
+            }
+            roster.put(user, item);
+        }
+    }
+    {
+        KeyValueStore kv(db, box);
+        auto& st = db.prepare_cached("SELECT user, store, key, value, sealed FROM kv_v1");
+        ScopedReset guard(st);
+        while (st.step()) {
+            std::string value = st.column_blob(3);
+            if (st.column_int64(4) != 0) {
+                auto plain = box.open_legacy(value);
+                if (!plain) {
+                    throw unreadable("key-value row");
+                }
+                value = std::move(*plain);
+            }
+            kv.put(st.column_text(0), st.column_text(1), st.column_text(2), value);
+        }
+    }
+    // Read all first: updating rows of the table a statement is still stepping through is
+    // undefined in SQLite.
+    std::vector<std::pair<std::int64_t, std::string>> resealed;
+    {
+        auto& st = db.prepare_cached("SELECT id, user, payload FROM offline");
+        ScopedReset guard(st);
+        while (st.step()) {
+            auto plain = box.open_legacy(st.column_blob(2));
+            if (!plain) {
+                throw unreadable("offline message");
+            }
+            resealed.emplace_back(st.column_int64(0),
+                                  box.seal(*plain, offline_row(st.column_text(1))));
+        }
+    }
+    auto& up = db.prepare_cached("UPDATE offline SET payload = ?2 WHERE id = ?1");
+    for (const auto& [id, payload] : resealed) {
+        ScopedReset guard(up);
+        up.bind(1, id).bind(2, Blob{payload});
+        up.step();
+    }
+    db.exec("DROP TABLE roster_groups_v1; DROP TABLE roster_v1; DROP TABLE kv_v1;");
+}
 
 }  // namespace
 
-std::span<const std::string_view> core_migrations() { return steps; }
+std::vector<Migration> core_migrations(const SecretBox& box) {
+    return {Migration{step1}, Migration{step2, [&box](Database& db) { seal_core_rows(db, box); }}};
+}
 
 }  // namespace haven::storage

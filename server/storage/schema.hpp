@@ -1,12 +1,16 @@
 // Numbered migrations of the "core" component: accounts, roster, offline messages, key-value.
 #pragma once
 
-#include <span>
-#include <string_view>
+#include <vector>
+
+#include "server/storage/database.hpp"
 
 namespace haven::storage {
 
-// Applied by Database::open. Append steps; never edit a shipped one.
-std::span<const std::string_view> core_migrations();
+class SecretBox;
+
+// Applied by Database::open; the steps that seal existing rows use `box`. Append steps; never
+// edit a shipped one.
+std::vector<Migration> core_migrations(const SecretBox& box);
 
 }  // namespace haven::storage

@@ -1,4 +1,5 @@
-// SecretBox: at-rest encryption of personal data (libsodium crypto_secretbox, key in a 0600 file).
+// SecretBox: at-rest encryption of personal data and keyed lookup hashes (libsodium, key in a
+// 0600 file).
 #include "server/storage/secret_box.hpp"
 
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "server/storage/error.hpp"
@@ -16,6 +18,18 @@ namespace {
 
 static_assert(SecretBox::key_size == crypto_secretbox_KEYBYTES);
 static_assert(SecretBox::overhead == crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES);
+static_assert(SecretBox::key_size == crypto_kdf_KEYBYTES);
+static_assert(SecretBox::key_size == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+static_assert(SecretBox::overhead == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
+                                         crypto_aead_xchacha20poly1305_ietf_ABYTES);
+static_assert(SecretBox::lookup_size >= crypto_generichash_BYTES_MIN);
+
+// Block layout in guarded memory: the file's key, the AEAD subkey, the lookup subkey.
+constexpr std::size_t block_size = 3 * SecretBox::key_size;
+// crypto_kdf context (8 bytes) and subkey ids. Changing them makes every stored row unreadable.
+constexpr char kdf_context[crypto_kdf_CONTEXTBYTES + 1] = "havendb1";
+constexpr std::uint64_t aead_subkey_id = 1;
+constexpr std::uint64_t lookup_subkey_id = 2;
 
 class Fd {
 public:
@@ -137,14 +151,19 @@ void SecretBox::KeyFree::operator()(unsigned char* key) const noexcept { sodium_
 
 SecretBox::Key SecretBox::allocate_key() {
     ensure_sodium();
-    Key key(static_cast<unsigned char*>(sodium_malloc(key_size)));
+    Key key(static_cast<unsigned char*>(sodium_malloc(block_size)));
     if (!key) {
         throw StorageError("storage: cannot allocate guarded memory for the key");
     }
     return key;
 }
 
-void SecretBox::seal_key(unsigned char* key) { sodium_mprotect_readonly(key); }
+void SecretBox::seal_key(unsigned char* key) {
+    // Separate keys per purpose: a lookup hash never reveals anything about the AEAD key.
+    crypto_kdf_derive_from_key(key + key_size, key_size, aead_subkey_id, kdf_context, key);
+    crypto_kdf_derive_from_key(key + 2 * key_size, key_size, lookup_subkey_id, kdf_context, key);
+    sodium_mprotect_readonly(key);
+}
 
 SecretBox SecretBox::load_or_create(const std::filesystem::path& key_file) {
     Key key = allocate_key();
@@ -175,18 +194,43 @@ SecretBox SecretBox::ephemeral() {
     return SecretBox(std::move(key));
 }
 
-std::string SecretBox::seal(std::string_view plaintext) const {
-    std::string out(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plaintext.size(),
-                    '\0');
+std::string SecretBox::seal(std::string_view plaintext, std::string_view row) const {
+    constexpr std::size_t nonce_size = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    std::string out(overhead + plaintext.size(), '\0');
     auto* nonce = reinterpret_cast<unsigned char*>(out.data());
-    randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES,
-                          reinterpret_cast<const unsigned char*>(plaintext.data()),
-                          plaintext.size(), nonce, key_.get());
+    randombytes_buf(nonce, nonce_size);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        nonce + nonce_size, nullptr, reinterpret_cast<const unsigned char*>(plaintext.data()),
+        plaintext.size(), reinterpret_cast<const unsigned char*>(row.data()), row.size(), nullptr,
+        nonce, aead_key());
     return out;
 }
 
-std::optional<std::string> SecretBox::open(std::string_view sealed) const {
+std::optional<std::string> SecretBox::open(std::string_view sealed, std::string_view row) const {
+    constexpr std::size_t nonce_size = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    if (sealed.size() < overhead) {
+        return std::nullopt;
+    }
+    const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
+    std::string out(sealed.size() - overhead, '\0');
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            reinterpret_cast<unsigned char*>(out.data()), nullptr, nullptr, nonce + nonce_size,
+            sealed.size() - nonce_size, reinterpret_cast<const unsigned char*>(row.data()),
+            row.size(), nonce, aead_key()) != 0) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::string SecretBox::lookup(std::string_view value) const {
+    std::string out(lookup_size, '\0');
+    crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                       reinterpret_cast<const unsigned char*>(value.data()), value.size(),
+                       lookup_key(), key_size);
+    return out;
+}
+
+std::optional<std::string> SecretBox::open_legacy(std::string_view sealed) const {
     if (sealed.size() < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
         return std::nullopt;
     }
@@ -199,6 +243,48 @@ std::optional<std::string> SecretBox::open(std::string_view sealed) const {
         return std::nullopt;
     }
     return out;
+}
+
+void pack_append(std::string& out, std::string_view part) {
+    // 4-byte little-endian length; a part is never near 4 GiB (stanzas are capped far below).
+    const auto n = static_cast<std::uint32_t>(part.size());
+    for (int shift = 0; shift < 32; shift += 8) {
+        out.push_back(static_cast<char>((n >> shift) & 0xff));
+    }
+    out.append(part);
+}
+
+std::string pack(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    std::size_t size = 0;
+    for (auto p : parts) {
+        size += 4 + p.size();
+    }
+    out.reserve(size);
+    for (auto p : parts) {
+        pack_append(out, p);
+    }
+    return out;
+}
+
+std::optional<std::vector<std::string>> unpack(std::string_view packed) {
+    std::vector<std::string> parts;
+    while (!packed.empty()) {
+        if (packed.size() < 4) {
+            return std::nullopt;
+        }
+        std::uint32_t n = 0;
+        for (int i = 0; i < 4; ++i) {
+            n |= static_cast<std::uint32_t>(static_cast<unsigned char>(packed[i])) << (8 * i);
+        }
+        packed.remove_prefix(4);
+        if (n > packed.size()) {
+            return std::nullopt;
+        }
+        parts.emplace_back(packed.substr(0, n));
+        packed.remove_prefix(n);
+    }
+    return parts;
 }
 
 }  // namespace haven::storage

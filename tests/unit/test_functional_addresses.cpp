@@ -9,6 +9,7 @@
 #include "modules/functional_addresses/inquiry_store.hpp"
 #include "modules/functional_addresses/stanzas.hpp"
 #include "server/config/config.hpp"
+#include "tests/support/test_box.hpp"
 
 using namespace haven;
 using namespace haven::functional_addresses;
@@ -85,8 +86,8 @@ TEST_CASE("config: pseudonyms name staff of the address only") {
 }
 
 TEST_CASE("store: one active inquiry per sender and address; tokens are [a-z0-9]{4,6}") {
-    auto db = storage::Database::open(":memory:");
-    InquiryStore store(*db);
+    auto db = storage::Database::open(":memory:", haven::testing::test_box());
+    InquiryStore store(*db, haven::testing::test_box());
     auto a = store.create("beratung", "alice@example.org", 100, {});
     CHECK(a.token.size() == 4);
     CHECK(a.token.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos);
@@ -111,8 +112,8 @@ TEST_CASE("store: one active inquiry per sender and address; tokens are [a-z0-9]
 }
 
 TEST_CASE("store: exactly one claim wins; handover, close and a new inquiry afterwards") {
-    auto db = storage::Database::open(":memory:");
-    InquiryStore store(*db);
+    auto db = storage::Database::open(":memory:", haven::testing::test_box());
+    InquiryStore store(*db, haven::testing::test_box());
     auto i = store.create("beratung", "alice@example.org", 100, {});
     CHECK(store.claim(i.token, "sam@example.org", 101));
     CHECK_FALSE(store.claim(i.token, "kim@example.org", 101));  // the second claim loses
@@ -147,8 +148,8 @@ TEST_CASE("store: exactly one claim wins; handover, close and a new inquiry afte
 }
 
 TEST_CASE("store: account deletion forgets a sender's inquiries and releases a holder's") {
-    auto db = storage::Database::open(":memory:");
-    InquiryStore store(*db);
+    auto db = storage::Database::open(":memory:", haven::testing::test_box());
+    InquiryStore store(*db, haven::testing::test_box());
     auto a = store.create("beratung", "alice@example.org", 100, {});
     auto b = store.create("beratung", "bob@example.org", 100, {});
     CHECK(store.claim(b.token, "sam@example.org", 101));

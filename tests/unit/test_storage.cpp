@@ -11,12 +11,18 @@
 #include <iterator>
 #include <thread>
 
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include <memory>
+
 #include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
 #include "server/storage/offline_store.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/storage/secret_box.hpp"
 #include "server/storage/user_store.hpp"
+#include "tests/support/test_box.hpp"
 
 using namespace haven::storage;
 
@@ -72,8 +78,8 @@ TEST_CASE("migrations apply once, in order, and survive re-opening") {
         "ALTER TABLE notes ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0",
     };
     {
-        auto db = Database::open(file);
-        CHECK(db->schema_version("core") == 1);
+        auto db = Database::open(file, haven::testing::test_box());
+        CHECK(db->schema_version("core") == 2);
         CHECK(db->schema_version("notes") == 0);
         db->migrate("notes", v2);
         CHECK(db->schema_version("notes") == 2);
@@ -83,7 +89,7 @@ TEST_CASE("migrations apply once, in order, and survive re-opening") {
     // Re-open: the first two steps would fail if re-run; only the appended third one applies.
     constexpr std::array<std::string_view, 3> v3{
         v2[0], v2[1], "INSERT INTO notes(body, stamp) VALUES('from step 3', 7)"};
-    auto db = Database::open(file);
+    auto db = Database::open(file, haven::testing::test_box());
     CHECK(db->schema_version("notes") == 2);
     db->migrate("notes", v3);
     CHECK(db->schema_version("notes") == 3);
@@ -104,7 +110,7 @@ TEST_CASE("migrations apply once, in order, and survive re-opening") {
 
 TEST_CASE("pragmas: WAL, foreign keys, private file mode") {
     TempDir dir;
-    auto db = Database::open(dir / "haven.db");
+    auto db = Database::open(dir / "haven.db", haven::testing::test_box());
     CHECK(scalar(*db, "PRAGMA foreign_keys") == 1);
     CHECK(scalar(*db, "PRAGMA synchronous") == 1);  // NORMAL
     CHECK(scalar(*db, "PRAGMA busy_timeout") == 2000);
@@ -118,7 +124,7 @@ TEST_CASE("pragmas: WAL, foreign keys, private file mode") {
 }
 
 TEST_CASE("statement binding round-trips text, blobs, empties and NULL") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     db->exec("CREATE TABLE t(a, b, c, d)");
     const std::string blob("\0\xff\x01", 3);
     auto& ins = db->prepare_cached("INSERT INTO t VALUES(?1, ?2, ?3, ?4)");
@@ -138,7 +144,7 @@ TEST_CASE("statement binding round-trips text, blobs, empties and NULL") {
 }
 
 TEST_CASE("transactions roll back unless committed, and nest as savepoints") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     db->exec("CREATE TABLE t(x INTEGER)");
     {
         Transaction tx(*db);
@@ -171,7 +177,7 @@ TEST_CASE("transactions roll back unless committed, and nest as savepoints") {
 }
 
 TEST_CASE("users: create, get, duplicate, update, list, count") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     UserStore users(*db);
     CHECK(users.count() == 0);
     auto alice = make_user("alice");
@@ -212,12 +218,12 @@ TEST_CASE("users: create, get, duplicate, update, list, count") {
 }
 
 TEST_CASE("removing a user erases everything of theirs and nothing of others") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     auto box = SecretBox::ephemeral();
     UserStore users(*db);
-    RosterStore roster(*db);
+    RosterStore roster(*db, haven::testing::test_box());
     OfflineStore offline(*db, box);
-    KeyValueStore kv(*db, &box);
+    KeyValueStore kv(*db, box);
     for (const char* name : {"alice", "bob"}) {
         REQUIRE(users.create(make_user(name)));
         roster.put(
@@ -228,7 +234,7 @@ TEST_CASE("removing a user erases everything of theirs and nothing of others") {
     }
     CHECK(users.remove("alice"));
     CHECK_FALSE(users.remove("alice"));
-    for (const char* table : {"roster", "roster_groups", "roster_version", "offline", "kv"}) {
+    for (const char* table : {"roster", "roster_version", "offline", "kv"}) {
         CAPTURE(table);
         const std::string sql =
             std::string("SELECT count(*) FROM ") + table + " WHERE user = 'alice'";
@@ -241,9 +247,9 @@ TEST_CASE("removing a user erases everything of theirs and nothing of others") {
 }
 
 TEST_CASE("roster: put, get, groups, remove, version bumps") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     UserStore users(*db);
-    RosterStore roster(*db);
+    RosterStore roster(*db, haven::testing::test_box());
     REQUIRE(users.create(make_user("alice")));
     CHECK(roster.get_version("alice") == 0);
     CHECK(roster.get_all("alice").empty());
@@ -281,7 +287,7 @@ TEST_CASE("roster: put, get, groups, remove, version bumps") {
     CHECK(roster.remove("alice", "bob@example.org") == 0);
     CHECK(roster.get_version("alice") == v2 + 2);
     CHECK_FALSE(roster.get("alice", "bob@example.org"));
-    CHECK(scalar(*db, "SELECT count(*) FROM roster_groups") == 0);
+    CHECK(roster.count("alice") == 1);
 
     bob.subscription = "maybe";
     CHECK_THROWS_AS(roster.put("alice", bob), StorageError);
@@ -290,7 +296,7 @@ TEST_CASE("roster: put, get, groups, remove, version bumps") {
 }
 
 TEST_CASE("offline: quota, list order, remove") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     auto box = SecretBox::ephemeral();
     UserStore users(*db);
     OfflineStore offline(*db, box);
@@ -326,7 +332,7 @@ TEST_CASE("offline: quota, list order, remove") {
 }
 
 TEST_CASE("offline: byte quota counts what is stored, per recipient") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     auto box = SecretBox::ephemeral();
     UserStore users(*db);
     OfflineStore offline(*db, box);
@@ -348,7 +354,7 @@ TEST_CASE("offline: byte quota counts what is stored, per recipient") {
 TEST_CASE("offline: a write lock held by another connection queues, never waits") {
     TempDir dir;
     const auto path = dir / "haven.sqlite";
-    auto db = Database::open(path);
+    auto db = Database::open(path, haven::testing::test_box());
     auto box = SecretBox::ephemeral();
     UserStore users(*db);
     REQUIRE(users.create(make_user("alice")));
@@ -359,7 +365,7 @@ TEST_CASE("offline: a write lock held by another connection queues, never waits"
     REQUIRE(offline.push("alice", 1, "<message id='0'/>", 10) == PushResult::Stored);
     db->set_busy_timeout(std::chrono::milliseconds(5));
 
-    auto other = Database::open(path);  // the admin CLI, a backup, sqlite3
+    auto other = Database::open(path, haven::testing::test_box());  // the admin CLI, a backup, sqlite3
     other->exec("BEGIN EXCLUSIVE");
     const auto start = std::chrono::steady_clock::now();
     CHECK(offline.push("alice", 2, "<message id='1'/>", 10) == PushResult::Queued);
@@ -403,13 +409,13 @@ TEST_CASE("offline: a write lock held by another connection queues, never waits"
 TEST_CASE("a lock held by another connection costs one busy timeout, then writes fail at once") {
     TempDir dir;
     const auto path = dir / "haven.sqlite";
-    auto db = Database::open(path);
+    auto db = Database::open(path, haven::testing::test_box());
     UserStore users(*db);
     REQUIRE(users.create(make_user("alice")));
     auto box = SecretBox::ephemeral();
-    KeyValueStore kv(*db, &box);
+    KeyValueStore kv(*db, box);
     db->set_busy_timeout(std::chrono::milliseconds(150));
-    auto other = Database::open(path);
+    auto other = Database::open(path, haven::testing::test_box());
     other->exec("BEGIN EXCLUSIVE");
     using clock = std::chrono::steady_clock;
     auto start = clock::now();
@@ -435,13 +441,13 @@ TEST_CASE("a lock held by another connection costs one busy timeout, then writes
 TEST_CASE("offline: shutdown flush waits a bounded time, then reports what is left") {
     TempDir dir;
     const auto path = dir / "haven.sqlite";
-    auto db = Database::open(path);
+    auto db = Database::open(path, haven::testing::test_box());
     auto box = SecretBox::ephemeral();
     UserStore users(*db);
     REQUIRE(users.create(make_user("alice")));
     OfflineStore offline(*db, box);
     db->set_busy_timeout(std::chrono::milliseconds(0));
-    auto other = Database::open(path);
+    auto other = Database::open(path, haven::testing::test_box());
     other->exec("BEGIN IMMEDIATE");
     REQUIRE(offline.push("alice", 1, "<message/>", 10) == PushResult::Queued);
     const auto start = std::chrono::steady_clock::now();
@@ -462,17 +468,24 @@ TEST_CASE("key file: created 0600, reused, wrong size refused") {
     CHECK(info.st_size == 32);
     const auto key_bytes = read_bytes(key_file);
 
-    const auto sealed = first.seal("hello");
+    const std::string row = pack({"kv", "alice", "vcard"});
+    const auto sealed = first.seal("hello", row);
     CHECK(sealed.size() == 5 + SecretBox::overhead);
-    CHECK(first.seal("hello") != sealed);  // fresh nonce each time
+    CHECK(first.seal("hello", row) != sealed);  // fresh nonce each time
     auto second = SecretBox::load_or_create(key_file);
     CHECK(read_bytes(key_file) == key_bytes);
-    CHECK(second.open(sealed) == std::optional<std::string>("hello"));
-    CHECK_FALSE(SecretBox::ephemeral().open(sealed));
+    CHECK(second.open(sealed, row) == std::optional<std::string>("hello"));
+    CHECK_FALSE(SecretBox::ephemeral().open(sealed, row));
+    CHECK_FALSE(second.open(sealed, pack({"kv", "bob", "vcard"})));  // bound to its row
     auto tampered = sealed;
     tampered.back() ^= 1;
-    CHECK_FALSE(second.open(tampered));
-    CHECK_FALSE(second.open("short"));
+    CHECK_FALSE(second.open(tampered, row));
+    CHECK_FALSE(second.open("short", row));
+    // Lookup hashes: stable for one key, unrelated across keys and across inputs.
+    CHECK(first.lookup("bob@x").size() == SecretBox::lookup_size);
+    CHECK(first.lookup("bob@x") == second.lookup("bob@x"));
+    CHECK(first.lookup("bob@x") != SecretBox::ephemeral().lookup("bob@x"));
+    CHECK(first.lookup(pack({"ab", "c"})) != first.lookup(pack({"a", "bc"})));
 
     std::filesystem::resize_file(key_file, 31);
     CHECK_THROWS_AS(SecretBox::load_or_create(key_file), StorageError);
@@ -487,48 +500,203 @@ TEST_CASE("key file: created 0600, reused, wrong size refused") {
                         std::filesystem::directory_iterator()) == 1);
 }
 
-TEST_CASE("personal data is ciphertext on disk") {
+TEST_CASE("pack/unpack: unambiguous, and truncated input is refused") {
+    CHECK(pack({"ab", "c"}) != pack({"a", "bc"}));
+    CHECK(unpack(pack({"", "x", std::string(300, 'y')})) ==
+          std::vector<std::string>{"", "x", std::string(300, 'y')});
+    CHECK(unpack("") == std::vector<std::string>{});
+    const auto packed = pack({"hello"});
+    CHECK_FALSE(unpack(packed.substr(0, packed.size() - 1)));
+    CHECK_FALSE(unpack(packed.substr(0, 3)));
+    CHECK_FALSE(unpack("\xff\xff\xff\xff"));
+}
+
+TEST_CASE("issue 11: personal data and who is in whose roster are ciphertext on disk") {
     TempDir dir;
     const auto file = dir / "haven.db";
-    const std::string secret_msg = "PLAINTEXT-OFFLINE-needle-4711";
-    const std::string secret_vcard = "PLAINTEXT-VCARD-needle-0815";
-    const std::string roster_name = "PLAINTEXT-ROSTER-needle-42";
+    const std::string owner = "owner-in-the-clear-1234";  // control: account names are not sealed
+    const std::string needles[] = {
+        "needle-offline-4711", "needle-vcard-0815", "needle-roster-name-42",
+        "needle-group-17",     "needle-contact",    "needle-pending-23",
+        "needle-hidden-key",
+    };
     auto box = SecretBox::load_or_create(dir / "storage.key");
+    auto scan = [&](const std::string& bytes) {
+        CHECK(bytes.find(owner) != std::string::npos);
+        for (const auto& n : needles) {
+            CAPTURE(n);
+            CHECK(bytes.find(n) == std::string::npos);
+        }
+    };
     {
-        auto db = Database::open(file);
+        auto db = Database::open(file, box);
         UserStore users(*db);
-        REQUIRE(users.create(make_user("alice")));
-        REQUIRE(OfflineStore(*db, box).push("alice", 1,
-                                            "<message><body>" + secret_msg + "</body></message>",
-                                            10) == PushResult::Stored);
-        KeyValueStore(*db, &box).put("alice", "vcard", "", secret_vcard);
-        // Control: an unencrypted value, proving the scan below sees the real bytes.
-        RosterStore(*db).put("alice",
-                             RosterItem{"bob@x", roster_name, "none", false, false, {}, ""});
+        REQUIRE(users.create(make_user(owner)));
+        REQUIRE(OfflineStore(*db, box).push(
+                    owner, 1, "<message><body>" + needles[0] + "</body></message>", 10) ==
+                PushResult::Stored);
+        KeyValueStore(*db, box).put(owner, "vcard", "", needles[1]);
+        KeyValueStore(*db, box).put(owner, "roster.hidden", needles[6] + "@x", "1");
+        RosterStore(*db, box).put(owner, RosterItem{needles[4] + "@x", needles[2], "none", false,
+                                                    true, {needles[3]}, needles[5]});
         // Read everything while the data is still (partly) in the WAL file, too.
-        std::string bytes = read_bytes(file) + read_bytes(dir / "haven.db-wal");
-        CHECK(bytes.find(roster_name) != std::string::npos);
-        CHECK(bytes.find(secret_msg) == std::string::npos);
-        CHECK(bytes.find(secret_vcard) == std::string::npos);
+        scan(read_bytes(file) + read_bytes(dir / "haven.db-wal"));
     }
-    const std::string bytes = read_bytes(file);  // checkpointed on close
-    CHECK(bytes.find(roster_name) != std::string::npos);
-    CHECK(bytes.find(secret_msg) == std::string::npos);
-    CHECK(bytes.find(secret_vcard) == std::string::npos);
+    scan(read_bytes(file));  // checkpointed on close
 
-    auto db = Database::open(file);
-    CHECK(OfflineStore(*db, box).list("alice").at(0).payload.find(secret_msg) != std::string::npos);
-    CHECK(KeyValueStore(*db, &box).get("alice", "vcard", "") == secret_vcard);
-    CHECK_THROWS_AS(KeyValueStore(*db).get("alice", "vcard", ""), StorageError);
+    auto db = Database::open(file, box);
+    CHECK(OfflineStore(*db, box).list(owner).at(0).payload.find(needles[0]) != std::string::npos);
+    CHECK(KeyValueStore(*db, box).get(owner, "vcard", "") == needles[1]);
+    CHECK(KeyValueStore(*db, box).list_keys(owner, "roster.hidden") ==
+          std::vector<std::string>{needles[6] + "@x"});
+    CHECK(RosterStore(*db, box).get(owner, needles[4] + "@x")->groups ==
+          std::vector<std::string>{needles[3]});
     auto other = SecretBox::ephemeral();
-    CHECK_THROWS_AS(OfflineStore(*db, other).list("alice"), StorageError);
+    CHECK_FALSE(KeyValueStore(*db, other).get(owner, "vcard", ""));  // another key finds nothing
+    CHECK_THROWS_AS(OfflineStore(*db, other).list(owner), StorageError);
+}
+
+TEST_CASE("issue 11: a sealed row copied into another account's row does not open") {
+    auto db = Database::open(":memory:", haven::testing::test_box());
+    const auto& box = haven::testing::test_box();
+    UserStore users(*db);
+    REQUIRE(users.create(make_user("alice")));
+    REQUIRE(users.create(make_user("bob")));
+    KeyValueStore kv(*db, box);
+    RosterStore roster(*db, box);
+    OfflineStore offline(*db, box);
+    kv.put("alice", "vcard", "", "<vCard>alice</vCard>");
+    kv.put("bob", "vcard", "", "<vCard>bob</vCard>");
+    roster.put("alice", RosterItem{"carol@x", "Carol", "both", false, false, {}, ""});
+    roster.put("bob", RosterItem{"carol@x", "Carol", "none", false, false, {}, ""});
+    REQUIRE(offline.push("alice", 1, "<message>for alice</message>", 10) == PushResult::Stored);
+    REQUIRE(offline.push("bob", 1, "<message>for bob</message>", 10) == PushResult::Stored);
+    // Someone with write access to the file but not the key swaps the ciphertexts.
+    db->exec("UPDATE kv SET value = (SELECT value FROM kv WHERE user = 'alice') WHERE user = 'bob'");
+    db->exec(
+        "UPDATE roster SET item = (SELECT item FROM roster WHERE user = 'alice') "
+        "WHERE user = 'bob'");
+    db->exec(
+        "UPDATE offline SET payload = (SELECT payload FROM offline WHERE user = 'alice') "
+        "WHERE user = 'bob'");
+    CHECK_THROWS_AS(kv.get("bob", "vcard", ""), StorageError);
+    CHECK_THROWS_AS(roster.get("bob", "carol@x"), StorageError);
+    CHECK_THROWS_AS(offline.list("bob"), StorageError);
+    CHECK(kv.get("alice", "vcard", "") == "<vCard>alice</vCard>");
+    CHECK(roster.get("alice", "carol@x")->subscription == "both");
+}
+
+// A file as the builds before schema "core" 2 wrote it: roster and key-value rows in the
+// clear, offline and sealed key-value rows in the old crypto_secretbox format.
+TEST_CASE("issue 11: the migration seals an existing database and leaves no plaintext") {
+    TempDir dir;
+    const auto file = dir / "haven.db";
+    const auto key_file = dir / "storage.key";
+    auto box = SecretBox::load_or_create(key_file);
+    const std::string key = read_bytes(key_file);
+    auto legacy_seal = [&](std::string_view plain) {
+        std::string out(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size(),
+                        '\0');
+        auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+        randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
+        crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES,
+                              reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
+                              nonce, reinterpret_cast<const unsigned char*>(key.data()));
+        return out;
+    };
+    {
+        sqlite3* raw = nullptr;
+        REQUIRE(sqlite3_open(file.c_str(), &raw) == SQLITE_OK);
+        std::unique_ptr<sqlite3, decltype(&sqlite3_close)> handle(raw, &sqlite3_close);
+        auto exec = [&](const std::string& sql) {
+            REQUIRE(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+        };
+        exec(R"sql(
+            CREATE TABLE schema_version(component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES('core', 1);
+            CREATE TABLE accounts(localpart TEXT PRIMARY KEY NOT NULL,
+              role TEXT NOT NULL DEFAULT 'member', sha1_salt BLOB, sha1_iter INTEGER,
+              sha1_stored BLOB, sha1_server BLOB, sha256_salt BLOB, sha256_iter INTEGER,
+              sha256_stored BLOB, sha256_server BLOB, created INTEGER NOT NULL);
+            CREATE TABLE roster(user TEXT NOT NULL REFERENCES accounts(localpart)
+              ON DELETE CASCADE, contact TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+              subscription TEXT NOT NULL DEFAULT 'none', ask_out INTEGER NOT NULL DEFAULT 0,
+              ask_in INTEGER NOT NULL DEFAULT 0, pending_subscribe TEXT NOT NULL DEFAULT '',
+              PRIMARY KEY(user, contact)) WITHOUT ROWID;
+            CREATE TABLE roster_groups(user TEXT NOT NULL, contact TEXT NOT NULL,
+              grp TEXT NOT NULL, PRIMARY KEY(user, contact, grp),
+              FOREIGN KEY(user, contact) REFERENCES roster(user, contact) ON DELETE CASCADE)
+              WITHOUT ROWID;
+            CREATE TABLE roster_version(user TEXT PRIMARY KEY NOT NULL
+              REFERENCES accounts(localpart) ON DELETE CASCADE, version INTEGER NOT NULL)
+              WITHOUT ROWID;
+            CREATE TABLE offline(id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL
+              REFERENCES accounts(localpart) ON DELETE CASCADE, stamp INTEGER NOT NULL,
+              payload BLOB NOT NULL);
+            CREATE TABLE kv(user TEXT NOT NULL REFERENCES accounts(localpart)
+              ON DELETE CASCADE, store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+              sealed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(user, store, key)) WITHOUT ROWID;
+            INSERT INTO accounts(localpart, created) VALUES('alice', 1), ('bob', 1);
+            INSERT INTO roster VALUES('alice', 'needle-contact@x', 'needle-name', 'both', 0, 1,
+                                      'needle-pending');
+            INSERT INTO roster_groups VALUES('alice', 'needle-contact@x', 'needle-group-b'),
+                                            ('alice', 'needle-contact@x', 'needle-group-a');
+            INSERT INTO kv VALUES('alice', 'roster.hidden', 'needle-hidden@x', '1', 0);
+        )sql");
+        sqlite3_stmt* st = nullptr;
+        REQUIRE(sqlite3_prepare_v2(raw, "INSERT INTO kv VALUES('bob', 'vcard', '', ?1, 1)", -1,
+                                   &st, nullptr) == SQLITE_OK);
+        const auto vcard = legacy_seal("needle-vcard");
+        sqlite3_bind_blob(st, 1, vcard.data(), static_cast<int>(vcard.size()), SQLITE_TRANSIENT);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+        REQUIRE(sqlite3_prepare_v2(raw, "INSERT INTO offline(user, stamp, payload) "
+                                        "VALUES('bob', 7, ?1)",
+                                   -1, &st, nullptr) == SQLITE_OK);
+        const auto message = legacy_seal("<message>needle-offline</message>");
+        sqlite3_bind_blob(st, 1, message.data(), static_cast<int>(message.size()),
+                          SQLITE_TRANSIENT);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    REQUIRE(read_bytes(file).find("needle-contact") != std::string::npos);  // the fixture works
+
+    // A wrong key file stops the migration before anything is converted or lost.
+    CHECK_THROWS_AS(Database::open(file, SecretBox::ephemeral()), StorageError);
+    {
+        auto db = Database::open(file, box);
+        CHECK(db->schema_version("core") == 2);
+        auto item = RosterStore(*db, box).get("alice", "needle-contact@x");
+        REQUIRE(item);
+        CHECK(item->name == "needle-name");
+        CHECK(item->subscription == "both");
+        CHECK(item->ask_in);
+        CHECK(item->pending_subscribe == "needle-pending");
+        CHECK(item->groups == std::vector<std::string>{"needle-group-a", "needle-group-b"});
+        KeyValueStore kv(*db, box);
+        CHECK(kv.get("alice", "roster.hidden", "needle-hidden@x") == "1");
+        CHECK(kv.get("bob", "vcard", "") == "needle-vcard");
+        auto offline = OfflineStore(*db, box).list("bob");
+        REQUIRE(offline.size() == 1);
+        CHECK(offline[0].stamp == 7);
+        CHECK(offline[0].payload == "<message>needle-offline</message>");
+        CHECK(scalar(*db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_v1'") == 0);
+    }
+    // VACUUM after the conversion: the old rows are not left in free pages or the WAL.
+    const std::string bytes = read_bytes(file) + read_bytes(dir / "haven.db-wal");
+    CHECK(bytes.find("alice") != std::string::npos);
+    for (const char* needle : {"needle-contact", "needle-name", "needle-pending", "needle-group",
+                               "needle-hidden"}) {
+        CAPTURE(needle);
+        CHECK(bytes.find(needle) == std::string::npos);
+    }
 }
 
 TEST_CASE("kv: put, get, overwrite, list, remove, remove_store") {
-    auto db = Database::open(":memory:");
+    auto db = Database::open(":memory:", haven::testing::test_box());
     UserStore users(*db);
     REQUIRE(users.create(make_user("alice")));
-    KeyValueStore kv(*db);
+    KeyValueStore kv(*db, haven::testing::test_box());
     CHECK_FALSE(kv.get("alice", "blocklist", "x@y"));
     kv.put("alice", "blocklist", "mallory@evil.example", "");
     kv.put("alice", "blocklist", "eve@evil.example", "");
@@ -538,27 +706,19 @@ TEST_CASE("kv: put, get, overwrite, list, remove, remove_store") {
     CHECK(kv.get("alice", "blocklist", "eve@evil.example") == "");
     CHECK(kv.list_keys("alice", "blocklist") ==
           std::vector<std::string>{"eve@evil.example", "mallory@evil.example"});
+    CHECK(kv.count("alice", "blocklist") == 2);
     CHECK(kv.remove("alice", "blocklist", "eve@evil.example"));
     CHECK_FALSE(kv.remove("alice", "blocklist", "eve@evil.example"));
     CHECK(kv.remove_store("alice", "blocklist") == 1);
     CHECK(kv.list_keys("alice", "blocklist").empty());
     CHECK(kv.list_keys("alice", "private").size() == 1);
     CHECK_THROWS_AS(kv.put("nobody", "private", "k", "v"), StorageError);  // FK: accounts only
-
-    // Switching encryption on later: old plaintext rows stay readable, new writes are sealed.
-    auto box = SecretBox::ephemeral();
-    KeyValueStore sealed(*db, &box);
-    CHECK(sealed.get("alice", "private", "storage:bookmarks") ==
-          "<storage><conference/></storage>");
-    sealed.put("alice", "private", "storage:bookmarks", "<storage/>");
-    CHECK(scalar(*db, "SELECT sealed FROM kv WHERE store = 'private'") == 1);
-    CHECK(sealed.get("alice", "private", "storage:bookmarks") == "<storage/>");
 }
 
 TEST_CASE("data_version notices commits by another connection") {
     TempDir dir;
-    auto server = Database::open(dir / "haven.db");
-    auto admin = Database::open(dir / "haven.db");  // as the admin CLI would
+    auto server = Database::open(dir / "haven.db", haven::testing::test_box());
+    auto admin = Database::open(dir / "haven.db", haven::testing::test_box());  // as the admin CLI would
     const auto before = server->data_version();
     CHECK(server->data_version() == before);
     UserStore(*server).create(make_user("own"));
@@ -573,12 +733,12 @@ TEST_CASE("data_version notices commits by another connection") {
 TEST_CASE("a commit survives kill -9 of the process (WAL, synchronous=NORMAL)") {
     TempDir dir;
     const auto file = dir / "haven.db";
-    Database::open(file);  // create the schema before forking
+    Database::open(file, haven::testing::test_box());  // create the schema before forking
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
         // No destructors, no checkpoint: the commit exists only in the WAL file.
-        auto db = Database::open(file);
+        auto db = Database::open(file, haven::testing::test_box());
         const bool created = UserStore(*db).create(make_user("survivor"));
         ::raise(created ? SIGKILL : SIGABRT);
     }
@@ -586,6 +746,6 @@ TEST_CASE("a commit survives kill -9 of the process (WAL, synchronous=NORMAL)") 
     REQUIRE(::waitpid(child, &status, 0) == child);
     REQUIRE(WIFSIGNALED(status));
     CHECK(WTERMSIG(status) == SIGKILL);
-    auto db = Database::open(file);
+    auto db = Database::open(file, haven::testing::test_box());
     CHECK(UserStore(*db).exists("survivor"));
 }

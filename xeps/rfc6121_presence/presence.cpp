@@ -54,8 +54,8 @@ Entry Presence::load(std::string_view local, const std::string& contact) {
 
 bool Presence::roster_full(std::string_view local) {
     // Counted like a roster set does: rows that only hold a pending request are not items.
-    const auto all = server_.roster().get_all(local).size();
-    const auto pending_only = server_.kv().list_keys(local, roster_kv::hidden).size();
+    const auto all = server_.roster().count(local);
+    const auto pending_only = server_.kv().count(local, roster_kv::hidden);
     return all - std::min(all, pending_only) >= max_roster_items_;
 }
 

@@ -153,7 +153,7 @@ Flow Presence::inbound(StanzaEvent& e) {
             save(local, en, true);
             route(presence("subscribed", user.str(), sender.str()));
             send_presence_of(local, sender.str());
-        } else if (!en.stored && server_.kv().list_keys(local, roster_kv::hidden).size() >=
+        } else if (!en.stored && server_.kv().count(local, roster_kv::hidden) >=
                                      max_pending_requests) {
             // Requests from strangers are not kept past max_pending_requests: shown to the
             // user's online resources only. The requester still sees it as pending.

@@ -251,7 +251,10 @@ int main(int argc, char** argv) {
             // What the running server's modules would erase besides the cascading rows: the
             // grants on either side, the inquiries sent, the claims held (open again).
             haven::storage::Transaction tx(*db);
-            haven::peersupport::GrantStore(*db, box).remove_account(*local);
+            haven::peersupport::GrantStore grants(*db, box);
+            haven::storage::RosterStore roster(*db, box);
+            haven::peersupport::end_grants_of_account(*db, grants, roster, domain->domain(),
+                                                      *local);
             haven::functional_addresses::InquiryStore inquiries(*db, box);
             const std::string jid = *local + "@" + domain->domain();
             inquiries.remove_sender(jid);

@@ -147,14 +147,6 @@ std::vector<Grant> GrantStore::idle_since(std::int64_t cutoff) const {
     return out;
 }
 
-std::vector<Grant> GrantStore::remove_account(std::string_view localpart) {
-    auto gone = list(localpart);
-    for (const auto& g : gone) {
-        remove(g.supporter, g.member);
-    }
-    return gone;
-}
-
 namespace {
 std::string bare(std::string_view local, std::string_view domain) {
     std::string j(local);
@@ -216,6 +208,18 @@ bool end_grant_records(storage::Database& db, GrantStore& grants, storage::Roste
     roster.remove(supporter, bare(member, domain));
     tx.commit();
     return true;
+}
+
+std::vector<Grant> end_grants_of_account(storage::Database& db, GrantStore& grants,
+                                         storage::RosterStore& roster, std::string_view domain,
+                                         std::string_view localpart) {
+    storage::Transaction tx(db);
+    auto ended = grants.list(localpart);
+    for (const auto& g : ended) {
+        end_grant_records(db, grants, roster, domain, g.supporter, g.member);
+    }
+    tx.commit();
+    return ended;
 }
 
 void forget_config_role(storage::KeyValueStore& kv, std::string_view localpart) {

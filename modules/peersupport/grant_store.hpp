@@ -36,9 +36,6 @@ public:
     // All grants, or those in which `localpart` takes part (either side).
     std::vector<Grant> list(std::optional<std::string_view> localpart = std::nullopt) const;
     std::vector<Grant> idle_since(std::int64_t cutoff) const;
-    // Account deletion: the grants on either side go (no foreign key can reach a sealed
-    // column). Returns what was removed.
-    std::vector<Grant> remove_account(std::string_view localpart);
 
 private:
     std::string pair_hash(std::string_view supporter, std::string_view member) const;
@@ -63,6 +60,12 @@ bool open_grant_records(storage::Database& db, GrantStore& grants, storage::Rost
 bool end_grant_records(storage::Database& db, GrantStore& grants, storage::RosterStore& roster,
                        std::string_view domain, std::string_view supporter,
                        std::string_view member);
+// Account deletion: every grant on either side is ended as above, since each grant also put an
+// item into the other account's roster (and no foreign key can reach the sealed pair).
+// Returns the grants that were ended.
+std::vector<Grant> end_grants_of_account(storage::Database& db, GrantStore& grants,
+                                         storage::RosterStore& roster, std::string_view domain,
+                                         std::string_view localpart);
 
 // Whether an account's staff role came from [peersupport] supporters/admins: a marker in the
 // account's own key-value store (erased with the account). The module sets it when it applies

@@ -265,12 +265,13 @@ private:
         }
     }
 
-    // Emitted inside the deletion's transaction, before the account's rows go: its grants on
-    // either side go with them (the sealed table has no foreign key to cascade from).
+    // Emitted inside the deletion's transaction, before the account's rows go: each of its
+    // grants ends as any grant does, so the other side's roster loses the item the grant put
+    // there, with the push (the sealed table has no foreign key to cascade from anyway).
     void user_deleted(const std::string& local) {
-        for (const auto& g : grants_.remove_account(local)) {
-            snapshot_.erase({g.supporter, g.member});
+        for (const auto& g : grants_.list(local)) {
             touched_.erase({g.supporter, g.member});
+            end_grant(g.supporter, g.member);
         }
     }
 
@@ -280,7 +281,8 @@ private:
         auto& users = server_.users();
         for (const auto& g : grants_.list()) {
             if (!users.exists(g.supporter) || !users.exists(g.member)) {
-                grants_.remove(g.supporter, g.member);
+                end_grant_records(server_.db(), grants_, server_.roster(), server_.domain(),
+                                  g.supporter, g.member);
             }
         }
     }

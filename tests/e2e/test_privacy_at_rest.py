@@ -512,7 +512,13 @@ class PrivacyAtRest(unittest.TestCase):
         self.assertNotIn(gone, owner_counts(os.path.join(after_dir, "haven.sqlite"), "roster"))
 
         # Started again: the staff's list of inquiries no longer has it; the other one remains.
+        # The grant's item in the supporter's roster went with the grant.
         srv.start()
+        sam = self.login(srv, SUPPORTER)
+        roster = sam.iq("<query xmlns='jabber:iq:roster'/>")
+        self.assertIsNone(roster_item(roster, jid(gone)), roster)
+        self.assertIsNotNone(roster_item(roster, jid(kept)), roster)
+        sam.leave()
         kim = self.login(srv, SUPPORTER2)
         form = kim.iq("<command xmlns='http://jabber.org/protocol/commands' "
                       "node='urn:haven:functional-addresses:close' action='execute'/>",
@@ -523,6 +529,43 @@ class PrivacyAtRest(unittest.TestCase):
         self.assertEqual(r.exit_code, 0, r.err)
         self.assertNotIn(gone, r.out)
         self.assertIn(jid(kept), r.out)
+
+    def test_deleting_a_member_on_a_running_server_ends_its_grants_at_once(self):
+        """havenctl user delete over the control socket: before havenctl returns, the supporter
+        got the roster push removing the member (the item the grant had created) and the
+        member's unavailable presence; after a restart the item is still gone."""
+        gone = "memberneedlerun"
+        srv = self.make_server([SUPPORTER2])
+        srv.add_user(gone, PASSWORD)
+        srv.add_user(SUPPORTER, PASSWORD, role="supporter")
+        srv.add_user(SUPPORTER2, PASSWORD, role="supporter")
+        srv.add_user(ADMIN, PASSWORD, role="admin")
+        srv.start()
+        sam = self.login(srv, SUPPORTER)
+        sam.iq("<query xmlns='jabber:iq:roster'/>")  # roster pushes follow a roster get
+        member = self.login(srv, gone)
+        sam.say(jid(gone), "hello")
+        member.must(stanza_with("message", "hello"), "the opening message")
+        sam.must(r"<iq\b[^>]*%s(?:(?!</iq>).)*%s" % (attr("type", "set"), attr("jid", jid(gone))),
+                 "the roster push of the new grant")
+        r = srv.run_ctl(["user", "delete", jid(gone)])
+        self.assertEqual(r.exit_code, 0, r.err)
+        # Already there when havenctl returned: a short timeout is enough.
+        sam.must(r"<item\b[^>]*%s[^>]*%s|<item\b[^>]*%s[^>]*%s"
+                 % (attr("jid", jid(gone)), attr("subscription", "remove"),
+                    attr("subscription", "remove"), attr("jid", jid(gone))),
+                 "the roster push removing the deleted member", timeout=2.0)
+        roster = sam.iq("<query xmlns='jabber:iq:roster'/>")
+        self.assertIsNone(roster_item(roster, jid(gone)), roster)
+        r = srv.run_ctl(["grant", "list"])
+        self.assertEqual(r.exit_code, 0, r.err)
+        self.assertNotIn(gone, r.out)
+        sam.leave()
+        self.assertEqual(srv.stop(), 0, srv.log_tail())
+        srv.start()
+        sam = self.login(srv, SUPPORTER)
+        roster = sam.iq("<query xmlns='jabber:iq:roster'/>")
+        self.assertIsNone(roster_item(roster, jid(gone)), roster)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,10 @@ TEST_CASE("grants: found by the pair, listed by either side, no localpart in the
     auto idle = grants.idle_since(200);
     CHECK(idle.size() == 2);  // kim's and sam->other: sam->memberneedle was touched at 500
 
-    // Account deletion: either side's grants go, the others stay.
-    CHECK(grants.remove_account("memberneedle").size() == 2);
+    // Account deletion: either side's grants end, the others stay.
+    storage::RosterStore roster(*db, test_box());
+    CHECK(peersupport::end_grants_of_account(*db, grants, roster, "example.org", "memberneedle")
+              .size() == 2);
     CHECK(grants.list().size() == 1);
     CHECK(grants.remove("sam", "other"));
     CHECK_FALSE(grants.remove("sam", "other"));

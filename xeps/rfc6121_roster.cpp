@@ -13,7 +13,6 @@
 #include "server/storage/database.hpp"
 #include "server/storage/kv_store.hpp"
 #include "server/xmpp/namespaces.hpp"
-#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -57,9 +56,7 @@ public:
           max_groups_(static_cast<std::size_t>(m.opt_int("max_groups"))),
           quota_bytes_(static_cast<std::size_t>(m.opt_int("quota_bytes"))) {
         m.hook_iq(IqType::Get, Target::Bare, ns::roster, [this](StanzaEvent& e) { return get(e); });
-        m.hook_iq(IqType::Set, Target::Bare, ns::roster, [this](StanzaEvent& e) {
-            return retry_later_if_busy(server_, e, [&] { return set(e); });
-        });
+        m.hook_iq(IqType::Set, Target::Bare, ns::roster, [this](StanzaEvent& e) { return set(e); });
         server_.provide<RosterService>(this);
     }
     ~Roster() override {

@@ -11,7 +11,6 @@
 #include "server/storage/kv_store.hpp"
 #include "server/xml/stream_parser.hpp"
 #include "server/xmpp/namespaces.hpp"
-#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -33,9 +32,7 @@ public:
         m.hook_iq(IqType::Get, Target::Bare, ns::private_xml,
                   [this](StanzaEvent& e) { return handle(e, false); });
         m.hook_iq(IqType::Set, Target::Bare, ns::private_xml,
-                  [this](StanzaEvent& e) {
-                      return retry_later_if_busy(server_, e, [&] { return handle(e, true); });
-                  });
+                  [this](StanzaEvent& e) { return handle(e, true); });
     }
 
 private:

@@ -10,7 +10,6 @@
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/xmpp/namespaces.hpp"
-#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 
@@ -62,10 +61,10 @@ public:
                   [this](StanzaEvent& e) { return list(e); }, prio::normal + 10);
         m.hook_iq(IqType::Get, Target::Host, ns::disco_info,
                   [this](StanzaEvent& e) { return info(e); }, prio::normal + 10);
-        // Commands write (grants, functional addresses): a locked database answers type wait.
-        m.hook_iq(IqType::Set, Target::Host, ns::commands, [this](StanzaEvent& e) {
-            return retry_later_if_busy(server_, e, [&] { return execute(e); });
-        });
+        // Commands write (grants, functional addresses): a locked database answers type wait
+        // (the router's guard).
+        m.hook_iq(IqType::Set, Target::Host, ns::commands,
+                  [this](StanzaEvent& e) { return execute(e); });
         server_.provide<CommandRegistry>(this);
     }
     ~Commands() override { server_.withdraw<CommandRegistry>(); }

@@ -9,7 +9,6 @@
 #include "server/storage/kv_store.hpp"
 #include "server/xml/stream_parser.hpp"
 #include "server/xmpp/namespaces.hpp"
-#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 namespace {
@@ -25,9 +24,7 @@ public:
         m.add_feature(std::string(ns::vcard));
         m.add_account_feature(std::string(ns::vcard));
         m.hook_iq(IqType::Get, Target::Bare, ns::vcard, [this](StanzaEvent& e) { return get(e); });
-        m.hook_iq(IqType::Set, Target::Bare, ns::vcard, [this](StanzaEvent& e) {
-            return retry_later_if_busy(server_, e, [&] { return set(e); });
-        });
+        m.hook_iq(IqType::Set, Target::Bare, ns::vcard, [this](StanzaEvent& e) { return set(e); });
     }
 
 private:

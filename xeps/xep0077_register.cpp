@@ -27,7 +27,6 @@
 #include "server/storage/error.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "server/xmpp/stanza.hpp"
-#include "xeps/storage_guard.hpp"
 #include "xeps/xep0077_register.hpp"
 
 namespace haven::xeps {
@@ -72,10 +71,9 @@ public:
                    [this](StanzaEvent& ev) { return unauthenticated(ev); });
             m.every(std::chrono::minutes(1), [this] { prune(); });
         }
-        auto handler = [this](StanzaEvent& ev) {
-            // Cancelling an account (§3.2) deletes it on the loop: a lock answers type wait.
-            return retry_later_if_busy(server_, ev, [&] { return authenticated(ev); });
-        };
+        // Cancelling an account (§3.2) deletes it on the loop: a lock answers type wait (the
+        // router's guard).
+        auto handler = [this](StanzaEvent& ev) { return authenticated(ev); };
         for (auto type : {IqType::Get, IqType::Set}) {
             m.hook_iq(type, Target::Host, ns::register_, handler);
             m.hook_iq(type, Target::Bare, ns::register_, handler);

@@ -16,7 +16,6 @@
 #include "server/storage/kv_store.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/xmpp/namespaces.hpp"
-#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps {
 
@@ -50,9 +49,8 @@ public:
         m.add_feature(std::string(ns::blocking));
         m.hook_iq(IqType::Get, Target::Bare, ns::blocking,
                   [this](StanzaEvent& e) { return get(e); });
-        m.hook_iq(IqType::Set, Target::Bare, ns::blocking, [this](StanzaEvent& e) {
-            return retry_later_if_busy(server_, e, [&] { return set(e); });
-        });
+        m.hook_iq(IqType::Set, Target::Bare, ns::blocking,
+                  [this](StanzaEvent& e) { return set(e); });
         for (std::string kind : {"message", "presence", "iq"}) {
             // Stanzas a local client sends (XEP-0191 §3.3: bounce what goes to a blocked JID).
             for (std::string target : {"bare", "full", "remote"}) {
@@ -303,8 +301,8 @@ private:
                 e.reply_error("policy-violation", "the block list is full");
                 return Flow::Stop;
             }
-            // Stored first: if the database is locked (retry_later_if_busy), neither the cache
-            // nor any contact has seen the change.
+            // Stored first: if the database is locked (the router answers type wait), neither
+            // the cache nor any contact has seen the change.
             std::vector<Jid> next = list;
             next.insert(next.end(), added.begin(), added.end());
             if (stored_bytes(next) > quota_bytes_) {

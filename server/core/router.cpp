@@ -93,8 +93,8 @@ void Router::from_session(Session& origin, Element stanza) {
 }
 
 // A handler threw. A locked database (another process holds it) is temporary: a warning and
-// <resource-constraint/> type wait with the configurable storage-busy text, as
-// xeps/storage_guard.hpp answers; anything else is an error in the log and
+// <resource-constraint/> type wait with the configurable storage-busy text (the one answer to a
+// locked database for every handler); anything else is an error in the log and
 // internal-server-error. Never the exception text to the sender: it can name tables or files.
 void Router::reply_failure(StanzaEvent& ev, std::string_view what, const HandlerFailure& f) {
     if (f.temporary) {

@@ -8,7 +8,6 @@
 #include "server/storage/kv_store.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/rfc6121_roster.hpp"
-#include "xeps/storage_guard.hpp"
 
 namespace haven::xeps::presence {
 
@@ -18,17 +17,13 @@ Presence::Presence(ModuleContext& m)
       max_roster_items_(static_cast<std::size_t>(server_.config().get_int("roster", "max_items"))) {
     m.hook("pre-presence/self", [this](StanzaEvent& e) { return outbound_broadcast(e); });
     for (const char* target : {"bare", "full", "host", "remote"}) {
-        m.hook(std::string("pre-presence/") + target, [this](StanzaEvent& e) {
-            return retry_later_if_busy(server_, e, [&] { return outbound_addressed(e); });
-        });
+        m.hook(std::string("pre-presence/") + target,
+               [this](StanzaEvent& e) { return outbound_addressed(e); });
     }
-    // Subscription handling writes roster state; a locked database answers type wait.
-    m.hook("presence/bare", [this](StanzaEvent& e) {
-        return retry_later_if_busy(server_, e, [&] { return inbound(e); });
-    });
-    m.hook("presence/full", [this](StanzaEvent& e) {
-        return retry_later_if_busy(server_, e, [&] { return inbound(e); });
-    });
+    // Subscription handling writes roster state; a locked database answers type wait (the
+    // router's guard, server/storage/README.md).
+    m.hook("presence/bare", [this](StanzaEvent& e) { return inbound(e); });
+    m.hook("presence/full", [this](StanzaEvent& e) { return inbound(e); });
 
     auto& s = server_;
     auto closed = s.session_closed.connect([this](Session& session) { closed_(session); });

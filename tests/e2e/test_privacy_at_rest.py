@@ -282,6 +282,17 @@ class PrivacyAtRest(unittest.TestCase):
             c.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def started_server(self, fa_staff, members):
+        """A running havend with the given members, sam and kim as supporters and the admin."""
+        srv = self.make_server(fa_staff)
+        for local in members:
+            srv.add_user(local, PASSWORD)
+        srv.add_user(SUPPORTER, PASSWORD, role="supporter")
+        srv.add_user(SUPPORTER2, PASSWORD, role="supporter")
+        srv.add_user(ADMIN, PASSWORD, role="admin")
+        srv.start()
+        return srv
+
     def login(self, srv, local, **kw) -> Client:
         c = Client(srv, local, **kw)
         self.clients.append(c)
@@ -301,13 +312,7 @@ class PrivacyAtRest(unittest.TestCase):
     # ------------------------------------------------------------------------------------------
 
     def test_no_social_graph_in_the_file_and_all_of_it_survives_a_restart(self):
-        srv = self.make_server([SUPPORTER2, ADMIN])
-        for local in (MEMBER, MEMBER2):
-            srv.add_user(local, PASSWORD)
-        srv.add_user(SUPPORTER, PASSWORD, role="supporter")
-        srv.add_user(SUPPORTER2, PASSWORD, role="supporter")
-        srv.add_user(ADMIN, PASSWORD, role="admin")
-        srv.start()
+        srv = self.started_server([SUPPORTER2, ADMIN], (MEMBER, MEMBER2))
 
         member = self.login(srv, MEMBER)
         sam = self.login(srv, SUPPORTER)
@@ -459,13 +464,7 @@ class PrivacyAtRest(unittest.TestCase):
 
     def test_havenctl_delete_without_server_removes_grant_and_inquiry(self):
         gone, kept = "memberneedledel", "memberneedlekeep"
-        srv = self.make_server([SUPPORTER2])
-        for local in (gone, kept):
-            srv.add_user(local, PASSWORD)
-        srv.add_user(SUPPORTER, PASSWORD, role="supporter")
-        srv.add_user(SUPPORTER2, PASSWORD, role="supporter")
-        srv.add_user(ADMIN, PASSWORD, role="admin")
-        srv.start()
+        srv = self.started_server([SUPPORTER2], (gone, kept))
         sam = self.login(srv, SUPPORTER)
         kim = self.login(srv, SUPPORTER2)
         pseudo = {}
@@ -535,12 +534,7 @@ class PrivacyAtRest(unittest.TestCase):
         got the roster push removing the member (the item the grant had created) and the
         member's unavailable presence; after a restart the item is still gone."""
         gone = "memberneedlerun"
-        srv = self.make_server([SUPPORTER2])
-        srv.add_user(gone, PASSWORD)
-        srv.add_user(SUPPORTER, PASSWORD, role="supporter")
-        srv.add_user(SUPPORTER2, PASSWORD, role="supporter")
-        srv.add_user(ADMIN, PASSWORD, role="admin")
-        srv.start()
+        srv = self.started_server([SUPPORTER2], (gone,))
         sam = self.login(srv, SUPPORTER)
         sam.iq("<query xmlns='jabber:iq:roster'/>")  # roster pushes follow a roster get
         member = self.login(srv, gone)

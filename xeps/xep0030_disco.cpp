@@ -79,7 +79,8 @@ Flow account_info(StanzaEvent& e) {
     return Flow::Stop;
 }
 
-// Data minimisation: the server never lists its users, and an account lists nothing.
+// Data minimisation: the server never lists its users, and an account lists nothing. The
+// server lists the services it hosts (a MUC service), which is how clients find them.
 Flow empty_items(StanzaEvent& e) {
     if (e.target == RouteTarget::Bare && !e.server.user_exists(e.to.local())) {
         e.reply_error("service-unavailable");
@@ -89,7 +90,12 @@ Flow empty_items(StanzaEvent& e) {
         return Flow::Stop;
     }
     auto result = make_result(e.stanza);
-    result.add(Element("query", std::string(ns::disco_items)));
+    auto& query = result.add(Element("query", std::string(ns::disco_items)));
+    if (e.target == RouteTarget::Host) {
+        for (const auto& domain : e.server.service_domains()) {
+            query.add(Element("item", std::string(ns::disco_items))).attr("jid", domain);
+        }
+    }
     e.reply(std::move(result));
     return Flow::Stop;
 }

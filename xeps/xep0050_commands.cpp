@@ -13,44 +13,6 @@
 
 namespace haven::xeps {
 
-Element make_form(std::string_view title, std::string_view instructions) {
-    Element x("x", std::string(ns::data_forms));
-    x.attr("type", "form");
-    x.add(Element("title", std::string(ns::data_forms))).text(title);
-    if (!instructions.empty()) {
-        x.add(Element("instructions", std::string(ns::data_forms))).text(instructions);
-    }
-    return x;
-}
-
-Element& add_field(Element& form, std::string_view var, std::string_view type,
-                   std::string_view label, std::string_view value) {
-    auto& f = form.add(Element("field", std::string(ns::data_forms)));
-    f.attr("var", std::string(var)).attr("type", std::string(type));
-    if (!label.empty()) {
-        f.attr("label", std::string(label));
-    }
-    if (!value.empty()) {
-        f.add(Element("value", std::string(ns::data_forms))).text(value);
-    }
-    return f;
-}
-
-void add_option(Element& field, std::string_view label, std::string_view value) {
-    auto& o = field.add(Element("option", std::string(ns::data_forms)));
-    o.attr("label", std::string(label));
-    o.add(Element("value", std::string(ns::data_forms))).text(value);
-}
-
-std::string form_value(const Element& form, std::string_view var) {
-    for (const auto* f : form.children("field", ns::data_forms)) {
-        if (f->attr("var") == var) {
-            return f->child_text("value", ns::data_forms);
-        }
-    }
-    return {};
-}
-
 namespace {
 
 class Commands final : public CommandRegistry {

@@ -8,6 +8,8 @@
 
 #include "server/xml/element.hpp"
 #include "server/xmpp/jid.hpp"
+// The data-form helpers commands build their forms with.
+#include "xeps/xep0004_data_forms.hpp"
 
 namespace haven::xeps {
 
@@ -38,12 +40,5 @@ public:
     virtual void add(AdHocCommand command) = 0;
     virtual void remove(std::string_view node) = 0;
 };
-
-// Helpers for data forms (XEP-0004) used by commands.
-Element make_form(std::string_view title, std::string_view instructions);
-Element& add_field(Element& form, std::string_view var, std::string_view type,
-                   std::string_view label, std::string_view value = {});
-void add_option(Element& field, std::string_view label, std::string_view value);
-std::string form_value(const Element& form, std::string_view var);
 
 }  // namespace haven::xeps

@@ -16,6 +16,7 @@
 #include "server/core/admin_commands.hpp"
 #include "server/core/event_bus.hpp"
 #include "server/core/log.hpp"
+#include "server/core/router.hpp"
 
 namespace haven {
 
@@ -64,6 +65,15 @@ public:
     const Logger& log() const;
 
     void hook(std::string_view event, StanzaHandler handler, int priority = prio::normal);
+    // Typed forms of the router's events: stanzas of `kind` on their way to `target` (routed
+    // by anyone), and the outbound check before it for stanzas straight from a local client.
+    void hook(StanzaKind kind, RouteTarget target, StanzaHandler handler,
+              int priority = prio::normal);
+    void hook_outbound(StanzaKind kind, RouteTarget target, StanzaHandler handler,
+                       int priority = prio::normal);
+    // Hosts `domain` beside the server's own: every stanza to a JID at it fires the
+    // RouteTarget::Service events. Throws std::runtime_error when the domain is taken.
+    void serve_domain(const std::string& domain);
     // IQ get/set addressed to the server (Target::Host) or to an account's bare JID
     // (Target::Bare, including IQs without 'to', RFC 6120 §10.3.3), keyed by payload namespace.
     void hook_iq(IqType type, Target target, std::string_view ns, StanzaHandler handler,

@@ -9,14 +9,15 @@ namespace {
 
 // Event names are built once: "message/bare", "pre-message/bare", ...
 struct EventNames {
-    std::string plain[3][5];
-    std::string pre[3][5];
+    static constexpr int targets = 6;
+    std::string plain[3][targets];
+    std::string pre[3][targets];
     EventNames() {
         const char* kinds[] = {"message", "presence", "iq"};
-        const char* targets[] = {"host", "bare", "full", "remote", "self"};
         for (int k = 0; k < 3; ++k) {
-            for (int t = 0; t < 5; ++t) {
-                plain[k][t] = std::string(kinds[k]) + "/" + targets[t];
+            for (int t = 0; t < targets; ++t) {
+                plain[k][t] =
+                    std::string(kinds[k]) + "/" + std::string(target_name(RouteTarget(t)));
                 pre[k][t] = "pre-" + plain[k][t];
             }
         }
@@ -53,8 +54,16 @@ std::string_view target_name(RouteTarget t) {
         case RouteTarget::Full: return "full";
         case RouteTarget::Remote: return "remote";
         case RouteTarget::Self: return "self";
+        case RouteTarget::Service: return "service";
     }
     return "?";
+}
+
+const std::string& event_name(StanzaKind kind, RouteTarget target, bool outbound) {
+    const auto& names = event_names();
+    const auto k = static_cast<int>(kind == StanzaKind::Other ? StanzaKind::Message : kind);
+    const auto t = static_cast<int>(target);
+    return outbound ? names.pre[k][t] : names.plain[k][t];
 }
 
 std::string_view StanzaEvent::lang() const {
@@ -73,11 +82,11 @@ void StanzaEvent::reply(Element r) {
 }
 
 void StanzaEvent::reply_error(std::string_view condition, std::string_view text,
-                              std::string_view text_lang) {
+                              std::string_view text_lang, std::string_view type) {
     if (is_error_or_result(stanza)) {
         return;  // RFC 6120 §8.3.1: never answer an error with an error, nor a result
     }
-    auto err = make_error(stanza, condition, text, text_lang);
+    auto err = make_error(stanza, condition, text, text_lang, type);
     // The reply goes to the stamped sender even if the original carried no 'from'.
     err.attr("to", from.str());
     if (!to.empty()) {
@@ -193,7 +202,9 @@ void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid&& from, bo
             return;
         }
         ev.to = std::move(*to);
-        if (!server_.is_local(ev.to)) {
+        if (server_.serves(ev.to.domain())) {
+            ev.target = RouteTarget::Service;
+        } else if (!server_.is_local(ev.to)) {
             ev.target = RouteTarget::Remote;
         } else if (ev.to.local().empty()) {
             ev.target = ev.to.resource().empty() ? RouteTarget::Host : RouteTarget::Full;
@@ -204,16 +215,13 @@ void Router::dispatch_unguarded(Element& stanza, Session* origin, Jid&& from, bo
     // Stamp the authoritative sender (RFC 6120 §8.1.2.1).
     stanza.attr("from", ev.from.str());
 
-    const auto& names = event_names();
-    int k = static_cast<int>(kind);
-    int t = static_cast<int>(ev.target);
     HandlerFailure failure;
     FireResult r = FireResult::Unhandled;
     if (outbound) {
-        r = server_.bus().fire(names.pre[k][t], ev, &failure);
+        r = server_.bus().fire(event_name(kind, ev.target, true), ev, &failure);
     }
     if (r == FireResult::Unhandled) {
-        r = server_.bus().fire(names.plain[k][t], ev, &failure);
+        r = server_.bus().fire(event_name(kind, ev.target, false), ev, &failure);
     }
     if (r == FireResult::Failed) {
         reply_failure(ev, "handler", failure);
@@ -276,6 +284,7 @@ void Router::fallback_message(StanzaEvent& ev) {
             return;
         case RouteTarget::Host:
         case RouteTarget::Self:
+        case RouteTarget::Service:  // the module serving the domain left it unhandled
             if (type != "headline") {
                 ev.reply_error("service-unavailable");
             }
@@ -334,6 +343,7 @@ void Router::fallback_presence(StanzaEvent& ev) {
             return;
         case RouteTarget::Host:
         case RouteTarget::Self:
+        case RouteTarget::Service:
             return;
         case RouteTarget::Full:
             if (!subscription && deliver_full(ev.to, ev.stanza)) {
@@ -361,6 +371,11 @@ void Router::fallback_iq(StanzaEvent& ev) {
         case RouteTarget::Remote:
             if (request) {
                 ev.reply_error("remote-server-not-found");
+            }
+            return;
+        case RouteTarget::Service:
+            if (request) {
+                ev.reply_error("service-unavailable");
             }
             return;
         case RouteTarget::Full:

@@ -13,8 +13,13 @@ namespace haven {
 
 class Server;
 
-enum class RouteTarget { Host, Bare, Full, Remote, Self };
+// Service: a domain a module hosts beside the server's own (a MUC service at groups.<domain>);
+// any JID at it, bare, full or the domain itself. Whose it is lives in the module, not here.
+enum class RouteTarget { Host, Bare, Full, Remote, Self, Service };
 std::string_view target_name(RouteTarget t);
+// The event a stanza of this kind to this target fires: "message/bare", or before it, for
+// stanzas straight from a local client, "pre-message/bare" (outbound).
+const std::string& event_name(StanzaKind kind, RouteTarget target, bool outbound);
 
 // What handlers see for one stanza.
 struct StanzaEvent {
@@ -32,8 +37,9 @@ struct StanzaEvent {
     // Sends `reply` back to the sender (its session when local, otherwise routed).
     void reply(Element reply);
     // Replies with a stanza error unless the stanza is itself an error or an IQ result.
+    // `type` overrides the condition's default error type where a XEP says so.
     void reply_error(std::string_view condition, std::string_view text = {},
-                     std::string_view text_lang = {});
+                     std::string_view text_lang = {}, std::string_view type = {});
 };
 
 class Router {

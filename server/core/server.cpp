@@ -2,6 +2,7 @@
 #include "server/core/server.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <boost/asio/post.hpp>
 
 #include "server/storage/database.hpp"
@@ -244,6 +245,13 @@ void Server::load_modules() {
         std::chrono::milliseconds(config_.get_int("storage", "busy_timeout_ms")));
 }
 
+bool Server::add_service_domain(const std::string& domain) {
+    if (domain == domain_) {
+        return false;
+    }
+    return service_domains_.insert(domain).second;
+}
+
 std::vector<std::string> Server::loaded_modules() const {
     std::vector<std::string> out;
     for (const auto& m : modules_) {
@@ -354,6 +362,23 @@ const Logger& ModuleContext::log() const { return server_.log(); }
 
 void ModuleContext::hook(std::string_view event, StanzaHandler handler, int priority) {
     hooks_.push_back(server_.bus().hook(event, priority, std::move(handler)));
+}
+
+void ModuleContext::hook(StanzaKind kind, RouteTarget target, StanzaHandler handler,
+                         int priority) {
+    hook(event_name(kind, target, false), std::move(handler), priority);
+}
+
+void ModuleContext::hook_outbound(StanzaKind kind, RouteTarget target, StanzaHandler handler,
+                                  int priority) {
+    hook(event_name(kind, target, true), std::move(handler), priority);
+}
+
+void ModuleContext::serve_domain(const std::string& domain) {
+    if (!server_.add_service_domain(domain)) {
+        throw std::runtime_error("domain " + domain + " is already served");
+    }
+    own_connection([&s = server_, domain] { s.remove_service_domain(domain); });
 }
 
 void ModuleContext::hook_iq(IqType type, Target target, std::string_view ns,

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <typeindex>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 #include "server/config/config.hpp"
 #include "server/core/accounts.hpp"
 #include "server/core/admin_commands.hpp"
+#include "server/core/clock.hpp"
 #include "server/core/event_bus.hpp"
 #include "server/core/log.hpp"
 #include "server/core/module.hpp"
@@ -62,8 +64,16 @@ public:
     const std::string& domain() const { return domain_; }
     const Jid& host_jid() const { return host_jid_; }
     bool is_local(const Jid& jid) const { return jid.domain() == domain_; }
+    // Domains modules host beside domain() (RouteTarget::Service): a MUC service, later upload.
+    bool serves(std::string_view domain) const { return service_domains_.contains(domain); }
+    // False when the domain is the server's own or already served.
+    bool add_service_domain(const std::string& domain);
+    void remove_service_domain(const std::string& domain) { service_domains_.erase(domain); }
+    const std::set<std::string, std::less<>>& service_domains() const { return service_domains_; }
 
     EventBus& bus() { return bus_; }
+    Clock& clock() { return clock_; }
+    const Clock& clock() const { return clock_; }
     Router& router() { return router_; }
     SessionRegistry& sessions() { return sessions_; }
     const Texts& texts() const { return texts_; }
@@ -136,6 +146,7 @@ private:
     Jid host_jid_;
     const ModuleRegistry& registry_;
     EventBus bus_;
+    Clock clock_;
     SessionRegistry sessions_;
     Router router_;
     Texts texts_;
@@ -151,6 +162,7 @@ private:
     std::vector<std::string> features_;
     std::vector<std::string> account_features_;
     std::unordered_map<std::type_index, void*> services_;
+    std::set<std::string, std::less<>> service_domains_;
     boost::asio::thread_pool pool_{2};
     struct Loaded {
         std::unique_ptr<ModuleContext> context;

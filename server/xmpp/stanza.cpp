@@ -1,6 +1,7 @@
 // Stanza helpers: kinds, types, results and errors per RFC 6120 §8.
 #include "server/xmpp/stanza.hpp"
 
+#include <charconv>
 #include <ctime>
 #include <utility>
 
@@ -111,6 +112,48 @@ std::string xep82_datetime(long long unix_seconds) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+std::optional<long long> parse_xep82_datetime(std::string_view s) {
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+    if (s.size() < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':') {
+        return std::nullopt;
+    }
+    auto num = [&](std::size_t pos, std::size_t len, int& out) {
+        auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
+        return ec == std::errc{} && p == s.data() + pos + len;
+    };
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+        !num(17, 2, sec) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60) {
+        return std::nullopt;
+    }
+    std::size_t pos = 19;
+    if (pos < s.size() && s[pos] == '.') {
+        ++pos;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+            ++pos;
+        }
+    }
+    long long offset = 0;
+    if (pos < s.size() && (s[pos] == '+' || s[pos] == '-') && pos + 6 == s.size()) {
+        int oh = 0, om = 0;
+        if (!num(pos + 1, 2, oh) || s[pos + 3] != ':' || !num(pos + 4, 2, om)) {
+            return std::nullopt;
+        }
+        offset = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
+    } else if (pos + 1 != s.size() || s[pos] != 'Z') {
+        return std::nullopt;
+    }
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return static_cast<long long>(timegm(&tm)) - offset;
 }
 
 }  // namespace haven

@@ -1,6 +1,7 @@
 // Stanza helpers: kinds, types, results and errors per RFC 6120 §8.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,5 +36,8 @@ Element make_stream_error(std::string_view condition, std::string_view text = {}
 
 // A UTC timestamp in XEP-0082 format (2026-11-23T05:25:50Z).
 std::string xep82_datetime(long long unix_seconds);
+// Parses a XEP-0082 DateTime ("Z" or a ±hh:mm offset; fractions of seconds ignored) to unix
+// seconds; nullopt if it is not one.
+std::optional<long long> parse_xep82_datetime(std::string_view text);
 
 }  // namespace haven

@@ -83,14 +83,17 @@ TEST_CASE("XEP-0030 §3.1: the server's disco#info has identity server/im and it
     CHECK(std::adjacent_find(list.begin(), list.end()) == list.end());
 }
 
-TEST_CASE("XEP-0030 §4.1: the server's disco#items lists no users (data minimisation)") {
+TEST_CASE("XEP-0030 §4.1: the server's disco#items lists its services, never users") {
     Fixture f;
     auto r = f.iq("<iq type='get' to='" + f.server.domain() + "'><query xmlns='" + disco_items +
                   "'/></iq>");
     REQUIRE(r.type() == "result");
     auto q = r.child("query", disco_items);
     REQUIRE(q);
-    CHECK(q->children().empty());
+    // The MUC service (XEP-0045 §6.1: clients find it here), and nothing else.
+    auto items = q->children();
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].attr("jid") == "groups." + f.server.domain());
 }
 
 TEST_CASE("XEP-0030 §3.1, §4.1: a node nobody provides is item-not-found") {

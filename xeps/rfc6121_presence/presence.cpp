@@ -16,9 +16,11 @@ Presence::Presence(ModuleContext& m)
       // Declared by the roster module; the presence module adds roster items too (§3.1.2).
       max_roster_items_(static_cast<std::size_t>(server_.config().get_int("roster", "max_items"))) {
     m.hook("pre-presence/self", [this](StanzaEvent& e) { return outbound_broadcast(e); });
-    for (const char* target : {"bare", "full", "host", "remote"}) {
-        m.hook(std::string("pre-presence/") + target,
-               [this](StanzaEvent& e) { return outbound_addressed(e); });
+    for (auto target : {RouteTarget::Bare, RouteTarget::Full, RouteTarget::Host,
+                        RouteTarget::Remote, RouteTarget::Service}) {
+        // Service: presence to a room occupant is directed presence too, revoked on logout.
+        m.hook_outbound(StanzaKind::Presence, target,
+                        [this](StanzaEvent& e) { return outbound_addressed(e); });
     }
     // Subscription handling writes roster state; a locked database answers type wait (the
     // router's guard, server/storage/README.md).

@@ -39,17 +39,6 @@ std::string random_id() {
     return out;
 }
 
-std::string fill(std::string text,
-                 std::initializer_list<std::pair<std::string_view, std::string_view>> vars) {
-    for (const auto& [key, value] : vars) {
-        for (auto pos = text.find(key); pos != std::string::npos;
-             pos = text.find(key, pos + value.size())) {
-            text.replace(pos, key.size(), value);
-        }
-    }
-    return text;
-}
-
 std::string trim(std::string_view s) {
     auto first = s.find_first_not_of(" \t\r\n");
     if (first == std::string_view::npos) {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/core/texts.hpp"
 #include "server/xml/element.hpp"
 
 namespace haven::functional_addresses {
@@ -17,9 +18,7 @@ using xml::Element;
 // A fresh stanza id (16 hex digits from libsodium).
 std::string random_id();
 
-// "{staff} took it" with each {placeholder} replaced.
-std::string fill(std::string text,
-                 std::initializer_list<std::pair<std::string_view, std::string_view>> vars);
+using haven::fill;  // server/core/texts.hpp
 
 std::string trim(std::string_view s);
 

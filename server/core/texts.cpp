@@ -54,4 +54,15 @@ const std::string& Texts::get(std::string_view key, std::string_view lang) const
     return t == it->second.end() ? empty : t->second;
 }
 
+std::string fill(std::string text,
+                 std::initializer_list<std::pair<std::string_view, std::string_view>> vars) {
+    for (const auto& [key, value] : vars) {
+        for (auto pos = text.find(key); pos != std::string::npos;
+             pos = text.find(key, pos + value.size())) {
+            text.replace(pos, key.size(), value);
+        }
+    }
+    return text;
+}
+
 }  // namespace haven

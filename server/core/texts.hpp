@@ -2,9 +2,11 @@
 // overridable in the config ([texts.en] / [texts.de]) and chosen by the stanza's xml:lang.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace haven {
 
@@ -21,5 +23,10 @@ public:
 private:
     std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> by_lang_;
 };
+
+// "{staff} took it" with each {placeholder} replaced (every occurrence; values are not
+// searched again, so a value containing "{staff}" stays as it is).
+std::string fill(std::string text,
+                 std::initializer_list<std::pair<std::string_view, std::string_view>> vars);
 
 }  // namespace haven

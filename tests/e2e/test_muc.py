@@ -1562,6 +1562,101 @@ class Invitations(MucCase):
         self.assertEqual(item(j.self_presence).get("affiliation"), "member")
 
 
+# --- membership requests (XEP-0045 §7.10, §9.9) ----------------------------------------------
+
+NS_REGISTER = "jabber:iq:register"
+NS_MUC_REGISTER = NS_MUC + "#register"
+
+
+class Registration(MucCase):
+    @staticmethod
+    def values(form: ET.Element) -> dict:
+        return {k: v["values"] for k, v in form_fields(form).items()}
+
+    def request(self, c: Client, room: str, nick: str) -> ET.Element:
+        form = ("<x xmlns='%s' type='submit'><field var='FORM_TYPE'><value>%s</value></field>"
+                "<field var='muc#register_roomnick'><value>%s</value></field></x>"
+                % (NS_DATA, NS_MUC_REGISTER, escape(nick)))
+        return c.iq(room, "<query xmlns='%s'>%s</query>" % (NS_REGISTER, form), "set")
+
+    def approval_form(self, c: Client, room: str) -> ET.Element:
+        def request(e):
+            if not is_message(e, room):
+                return False
+            x = e.find(q("x", NS_DATA))
+            return x is not None and self.values(x).get("FORM_TYPE") == [NS_MUC_REGISTER]
+        return c.expect(request, "membership request form from %s" % room)
+
+    def answer(self, c: Client, room: str, form: ET.Element, allow: bool) -> None:
+        fields = self.values(form.find(q("x", NS_DATA)))
+        c.send("<message to=%s><x xmlns='%s' type='submit'>"
+               "<field var='FORM_TYPE'><value>%s</value></field>"
+               "<field var='muc#jid'><value>%s</value></field>"
+               "<field var='muc#register_roomnick'><value>%s</value></field>"
+               "<field var='muc#register_allow'><value>%s</value></field></x></message>"
+               % (quoteattr(room), NS_DATA, NS_MUC_REGISTER, fields["muc#jid"][0],
+                  escape(fields["muc#register_roomnick"][0]), "true" if allow else "false"))
+
+    def test_form_then_request_then_approval(self):
+        """A non-member gets the registration form, asks, the owner approves, the member
+        enters; the owner's form names the account and nick."""
+        a, b = self.connect("alice"), self.connect("bob")
+        room = self.new_room()
+        self.create(a, room, "Alice", {"membersonly": True})
+        self.assertError(self.join_error(b, room, "Bob"), "registration-required", "auth")
+        r = b.iq(room, "<query xmlns='%s'/>" % NS_REGISTER)
+        self.assertEqual(r.get("type"), "result", show(r))
+        x = r.find(q("query", NS_REGISTER)).find(q("x", NS_DATA))
+        self.assertIsNotNone(x, show(r))
+        self.assertIn("muc#register_roomnick", form_fields(x))
+        self.assertEqual(self.request(b, room, "Bobby").get("type"), "result")
+        b.expect(lambda e: is_message(e, room) and body(e) is not None, "pending note")
+        form = self.approval_form(a, room)
+        fields = self.values(form.find(q("x", NS_DATA)))
+        self.assertEqual(fields["muc#jid"], [b.bare])
+        self.assertEqual(fields["muc#register_roomnick"], ["Bobby"])
+        # Still not in before the answer.
+        self.assertError(self.join_error(b, room, "Bobby"), "registration-required", "auth")
+        self.answer(a, room, form, True)
+        b.expect(lambda e: is_message(e, room) and "member" in (body(e) or ""), "accepted note")
+        self.join(b, room, "Bobby")
+        members = self.admin_ok(a, room, "<item affiliation='member'/>", "get")
+        self.assertEqual([i.get("jid") for i in members.iter(q("item", NS_ADMIN))], [b.bare])
+        r = b.iq(room, "<query xmlns='%s'/>" % NS_REGISTER)
+        self.assertIsNotNone(r.find(q("query", NS_REGISTER)).find(q("registered", NS_REGISTER)))
+
+    def test_declined_and_unauthorised_answers(self):
+        a, b, c = self.connect("alice"), self.connect("bob"), self.connect("carol")
+        room = self.new_room()
+        self.create(a, room, "Alice", {"membersonly": True})
+        self.admin_ok(a, room, "<item jid='%s' affiliation='member'/>" % c.bare)
+        self.join(c, room, "Carol")
+        self.assertEqual(self.request(b, room, "Bob").get("type"), "result")
+        form = self.approval_form(a, room)
+        # A member cannot approve (§9.9: admins and owners).
+        mid = "m%d" % next(_seq)
+        fields = self.values(form.find(q("x", NS_DATA)))
+        c.send("<message to=%s id='%s'><x xmlns='%s' type='submit'>"
+               "<field var='FORM_TYPE'><value>%s</value></field>"
+               "<field var='muc#jid'><value>%s</value></field>"
+               "<field var='muc#register_allow'><value>1</value></field></x></message>"
+               % (quoteattr(room), mid, NS_DATA, NS_MUC_REGISTER, fields["muc#jid"][0]))
+        self.assertError(self.expect_error_reply(c, "message", mid), "forbidden", "auth")
+        self.answer(a, room, form, False)
+        b.expect(lambda e: is_message(e, room) and "declined" in (body(e) or ""), "declined")
+        self.assertError(self.join_error(b, room, "Bob"), "registration-required", "auth")
+
+    def test_nick_is_required_and_bans_hold(self):
+        a, b = self.connect("alice"), self.connect("bob")
+        room = self.new_room()
+        self.create(a, room, "Alice", {"membersonly": True})
+        self.assertError(self.request(b, room, ""), "not-acceptable")
+        self.admin_ok(a, room, "<item jid='%s' affiliation='outcast'/>" % b.bare)
+        self.assertError(self.request(b, room, "Bob"), "forbidden", "auth")
+        self.assertNotDelivered(a, lambda e: is_message(e, room) and e.find(q("x", NS_DATA))
+                                is not None, "a request from a banned account")
+
+
 # --- service limits ----------------------------------------------------------------------------
 
 class RoomLimit(MucCase):

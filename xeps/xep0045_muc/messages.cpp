@@ -90,6 +90,10 @@ void Service::room_message(StanzaEvent& e, Room& room) {
         }
     }
     for (const auto* form : e.stanza.children("x", haven::ns::data_forms)) {
+        if (form_value(*form, "FORM_TYPE") == ns::register_) {
+            registration_answer(e, room, *form);
+            return;
+        }
         if (form_value(*form, "FORM_TYPE") == ns::request) {
             const auto* o = room.by_session(e.from);
             if (o && o->role == Role::Moderator && has_field(*form, "muc#request_allow")) {
@@ -158,14 +162,9 @@ void Service::invite(StanzaEvent& e, Room& room, const Element& x) {
         Element m("message", std::string(haven::ns::client));
         m.attr("from", room.jid().str()).attr("to", to.str());
         const auto lang = e.lang();
-        auto body = text("muc-invite", lang);
-        for (auto [key, value] : {std::pair<std::string_view, std::string>{"{inviter}",
-                                                                           e.from.bare().str()},
-                                  {"{room}", room.jid().str()}}) {
-            if (auto pos = body.find(key); pos != std::string::npos) {
-                body.replace(pos, key.size(), value);
-            }
-        }
+        const auto inviter = e.from.bare().str();
+        const auto body =
+            fill(text("muc-invite", lang), {{"{inviter}", inviter}, {"{room}", room.jid().str()}});
         m.add(Element("body", std::string(haven::ns::client))).text(body);
         auto& ix = m.add(Element("x", std::string(ns::user)));
         auto& invite_el = ix.add(Element("invite", std::string(ns::user)));

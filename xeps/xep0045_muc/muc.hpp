@@ -17,6 +17,7 @@ inline constexpr std::string_view user = "http://jabber.org/protocol/muc#user";
 inline constexpr std::string_view admin = "http://jabber.org/protocol/muc#admin";
 inline constexpr std::string_view owner = "http://jabber.org/protocol/muc#owner";
 inline constexpr std::string_view request = "http://jabber.org/protocol/muc#request";
+inline constexpr std::string_view register_ = "http://jabber.org/protocol/muc#register";
 inline constexpr std::string_view roomconfig = "http://jabber.org/protocol/muc#roomconfig";
 inline constexpr std::string_view roominfo = "http://jabber.org/protocol/muc#roominfo";
 inline constexpr std::string_view self_ping = "http://jabber.org/protocol/muc#self-ping-optimization";

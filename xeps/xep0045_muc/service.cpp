@@ -26,6 +26,19 @@ void register_texts(Texts& t) {
     both("muc-members-only", "This room is for its members only.",
          "Dieser Raum ist nur für seine Mitglieder.");
     both("muc-voice-request", "An occupant asks for voice.", "Jemand im Raum bittet um Rederecht.");
+    both("muc-register-request",
+         "{jid} asks to become a member of {room} (nick: {nick}). Answer with the form, or "
+         "make them a member in the room's settings.",
+         "{jid} möchte Mitglied in {room} werden (Name: {nick}). Antworte mit dem Formular "
+         "oder nimm die Person in den Raumeinstellungen als Mitglied auf.");
+    both("muc-register-pending",
+         "Your request was sent to the room's admins. You can enter once they have admitted you.",
+         "Deine Anfrage ist bei den Admins des Raums. Du kannst eintreten, sobald sie dich "
+         "aufgenommen haben.");
+    both("muc-register-accepted", "You are now a member of {room}.",
+         "Du bist jetzt Mitglied in {room}.");
+    both("muc-register-declined", "Your request to join {room} was declined.",
+         "Deine Anfrage für {room} wurde abgelehnt.");
 }
 
 }  // namespace
@@ -116,6 +129,7 @@ void Service::save(const Room& room) {
 void Service::drop_if_unused(Room& room) {
     if (room.empty() && !room.config().persistent) {
         store_.remove(room.jid());
+        pending_registrations_.erase(room.jid());
         rooms_.erase(room.jid());  // `room` is gone now
     }
 }
@@ -141,6 +155,7 @@ void Service::destroy(Room& room, std::string_view alternate, std::string_view r
         to_occupant(o, p);
     }
     store_.remove(room.jid());
+    pending_registrations_.erase(room.jid());
     rooms_.erase(room.jid());
 }
 
@@ -253,6 +268,8 @@ Flow Service::on_iq(StanzaEvent& e) {
         owner_iq(e, *room);
     } else if (pns == haven::ns::ping && e.type() == "get") {
         e.reply(make_result(e.stanza));
+    } else if (pns == haven::ns::register_) {
+        register_iq(e, *room);
     } else {
         e.reply_error("service-unavailable");
     }

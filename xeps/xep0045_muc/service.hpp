@@ -114,6 +114,10 @@ private:
     void iq_answer(StanzaEvent& e, Room& room);
     void status_message(const Room& room, const std::vector<int>& codes);
 
+    // ---- registration.cpp: asking to become a member (§7.10) and approving it (§9.9) ----
+    void register_iq(StanzaEvent& e, Room& room);
+    void registration_answer(StanzaEvent& e, Room& room, const Element& form);
+
     // ---- admin.cpp ----
     void admin_iq(StanzaEvent& e, Room& room);
     void owner_iq(StanzaEvent& e, Room& room);
@@ -139,6 +143,10 @@ private:
         std::string from_nick;  // the answering occupant's nick, as the requester addressed it
     };
     std::map<std::string, ForwardedIq> forwarded_;
+    // Membership requests waiting for an admin (§9.9), per room: account -> requested nick.
+    // In memory: a request that a restart loses is asked again; nothing about who asked to
+    // join which group is written down before someone says yes.
+    std::map<Jid, std::map<Jid, std::string>> pending_registrations_;
     std::uint64_t next_forward_ = 1;
 };
 

@@ -9,6 +9,7 @@
 
 #include "modules/peersupport/answers.hpp"
 #include "modules/peersupport/grant_store.hpp"
+#include "modules/peersupport/rooms.hpp"
 #include "server/core/string_map.hpp"
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
@@ -106,9 +107,11 @@ public:
             });
         }
         server_.provide<PeerSupport>(this);
+        rooms_ = std::make_unique<RoomRules>(m, *this);
     }
 
     ~Module() override {
+        rooms_.reset();
         try {
             flush_touches();
         } catch (const std::exception& e) {
@@ -514,7 +517,7 @@ private:
         return Flow::Stop;
     }
 
-    bool may_see_profile(std::string_view staff, std::string_view member) const {
+    bool may_see_profile(std::string_view staff, std::string_view member) const override {
         if (has_grant(staff, member)) {
             return true;
         }
@@ -602,6 +605,7 @@ private:
     // Last activity per grant since the last flush: written once a minute, not per message.
     std::map<std::pair<std::string, std::string>, std::int64_t, GrantLess> touched_;
     std::int64_t data_version_ = 0;
+    std::unique_ptr<RoomRules> rooms_;  // the rules inside MUC rooms (rooms.cpp)
 };
 
 std::unique_ptr<Module> load(ModuleContext& m) { return std::make_unique<Module>(m); }

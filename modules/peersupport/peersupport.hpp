@@ -18,6 +18,8 @@ public:
     virtual void open_grant(std::string_view supporter, std::string_view member) = 0;
     // Ends a grant: roster items removed with pushes, unavailable presence exchanged.
     virtual bool end_grant(std::string_view supporter, std::string_view member) = 0;
+    // Whether staff may see the member's profile (vCard): a grant or another relation.
+    virtual bool may_see_profile(std::string_view staff, std::string_view member) const = 0;
     // Answers a refused stanza exactly as a non-existent account would, with the rule's text.
     virtual void refuse(StanzaEvent& e) const = 0;
     // Relations that let a staff account see a member's profile besides a grant (functional

@@ -14,6 +14,23 @@ namespace haven::ctl {
 
 namespace {
 
+// The server's answer line encodes line ends and '%' (server/net/control_socket.cpp).
+std::string decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '%' && text.substr(i + 1, 2) == "0A") {
+            out += '\n';
+            i += 2;
+        } else if (text[i] == '%' && text.substr(i + 1, 2) == "25") {
+            out += '%';
+            i += 2;
+        } else {
+            out += text[i];
+        }
+    }
+    return out;
+}
+
 // The descriptor, closed on every path out.
 struct Fd {
     int fd;
@@ -83,12 +100,22 @@ std::optional<ControlAnswer> ask_server(const std::filesystem::path& socket,
                                  " belongs to another user: not sending anything");
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // One line of words separated by spaces; a word's own spaces, line ends and '%' are
+    // percent-encoded (a meeting title has spaces), which the server decodes.
     std::string request;
     for (const auto& w : words) {
         if (!request.empty()) {
             request += ' ';
         }
-        request += w;
+        for (char c : w) {
+            switch (c) {
+                case ' ': request += "%20"; break;
+                case '%': request += "%25"; break;
+                case '\n': request += "%0A"; break;
+                case '\r': request += "%0D"; break;
+                default: request += c;
+            }
+        }
     }
     request += '\n';
     request += secret;
@@ -125,10 +152,11 @@ std::optional<ControlAnswer> ask_server(const std::filesystem::path& socket,
     }
     answer.resize(answer.find('\n'));
     if (answer.rfind("ok", 0) == 0) {
-        return ControlAnswer{true, answer.size() > 3 ? answer.substr(3) : std::string()};
+        return ControlAnswer{true, answer.size() > 3 ? decode(answer.substr(3)) : std::string()};
     }
     if (answer.rfind("error", 0) == 0) {
-        return ControlAnswer{false, answer.size() > 6 ? answer.substr(6) : std::string()};
+        return ControlAnswer{false,
+                             answer.size() > 6 ? decode(answer.substr(6)) : std::string()};
     }
     throw std::runtime_error("control socket: unexpected answer");
 }

@@ -101,7 +101,13 @@ int main(int argc, char** argv) {
         // The commands that change state, checked and put into the control socket's words.
         std::vector<std::string> words;
         std::string secret;
-        if (group == "grant" && cmd == "end" && args.size() >= 4) {
+        // Kept by the running server only (its clock, the group schedule): passed on as typed,
+        // "group meeting add ..." as "meeting add ...".
+        bool server_only = false;
+        if (group == "clock" || (group == "group" && cmd == "meeting" && args.size() >= 3)) {
+            words.assign(group == "group" ? args.begin() + 1 : args.begin(), args.end());
+            server_only = true;
+        } else if (group == "grant" && cmd == "end" && args.size() >= 4) {
             auto s = local_of(args[2]);
             auto m = local_of(args[3]);
             if (!s || !m) {
@@ -149,6 +155,9 @@ int main(int argc, char** argv) {
                 }
                 std::printf("%s\n", answer->text.c_str());
                 return 0;
+            }
+            if (server_only) {
+                return fail("havend is not running; this command needs the running server");
             }
         }
 

@@ -31,7 +31,7 @@ struct ConfigError : std::runtime_error {
 };
 
 struct OptionSpec {
-    std::string section;
+    std::string section;  // empty: a top-level array of tables ([[key]], Type::Table only)
     std::string key;
     Type type = Type::String;
     Value default_value;

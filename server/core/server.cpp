@@ -2,6 +2,7 @@
 #include "server/core/server.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <stdexcept>
 #include <boost/asio/post.hpp>
 
@@ -25,6 +26,10 @@ std::vector<OptionSpec> core_options() {
         opt_string("server", "control_socket", "",
                    "Unix socket (mode 0600) where havenctl reaches the running server, so admin "
                    "actions take effect at once; empty: control.sock in data_dir. No TCP."),
+        opt_bool("server", "clock_control", false,
+                 "For tests only: lets havenctl move the server's clock forward (`havenctl "
+                 "clock advance SECONDS`), so schedules can be tested without waiting. Never "
+                 "turn it on in production."),
         opt_string("tls", "cert", "certs/localhost.crt", "PEM certificate chain."),
         opt_string("tls", "key", "certs/localhost.key", "PEM private key (mode 0600)."),
         opt_bool("tls", "compact_connections", true,
@@ -188,6 +193,21 @@ Server::Server(boost::asio::io_context& io, Config config, const ModuleRegistry&
         *users_, static_cast<std::uint32_t>(config_.get_int("sasl", "scram_iterations")),
         load_or_create_secret(dir / "scram.secret"));
     register_account_commands(*this);
+    if (config_.get_bool("server", "clock_control")) {
+        log_.warn("[server] clock_control is on: havenctl can move this server's clock");
+        admin_.add("clock advance", 1, [this](const AdminRequest& r, const AdminDone& done) {
+            long long seconds = 0;
+            const auto& w = r.words[2];
+            auto [p, ec] = std::from_chars(w.data(), w.data() + w.size(), seconds);
+            if (ec != std::errc{} || p != w.data() + w.size() || seconds < 0) {
+                done({false, "seconds must be a non-negative number"});
+                return;
+            }
+            clock_.advance(std::chrono::seconds(seconds));
+            clock_advanced.emit();
+            done({true, "clock advanced by " + w + " s"});
+        });
+    }
 }
 
 Server::~Server() {

@@ -130,6 +130,8 @@ public:
     // SIGHUP re-read the config file (already validated). Options read at startup keep their
     // values; modules pick what they can apply at runtime from the new config.
     Signal<const config::Config&> reloaded;
+    // The clock was moved (tests, [server] clock_control): schedules look again at once.
+    Signal<> clock_advanced;
 
     // Deletes an account and everything stored for it; open sessions are closed.
     void delete_user(const std::string& localpart);

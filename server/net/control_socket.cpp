@@ -40,13 +40,19 @@ bool trusted_peer(stream_protocol::socket& s) {
     return cred.uid == ::geteuid() || cred.uid == 0;
 }
 
-std::string one_line(std::string text) {
-    for (auto& c : text) {
-        if (c == '\n' || c == '\r') {
-            c = ' ';
+// The answer is one line: line ends (a list) and '%' are percent-encoded; havenctl decodes.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\n') {
+            out += "%0A";
+        } else if (c == '%') {
+            out += "%25";
+        } else if (c != '\r') {
+            out += c;
         }
     }
-    return text;
+    return out;
 }
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -92,6 +98,23 @@ private:
             });
     }
 
+    // havenctl percent-encodes spaces, '%' and line ends inside a word.
+    static std::string decode_word(std::string_view w) {
+        std::string out;
+        for (std::size_t i = 0; i < w.size(); ++i) {
+            if (w[i] == '%' && i + 2 < w.size()) {
+                const auto hex = w.substr(i + 1, 2);
+                if (hex == "20" || hex == "25" || hex == "0A" || hex == "0D") {
+                    out += hex == "20" ? ' ' : hex == "25" ? '%' : hex == "0A" ? '\n' : '\r';
+                    i += 2;
+                    continue;
+                }
+            }
+            out += w[i];
+        }
+        return out;
+    }
+
     void run(std::size_t first, std::size_t second) {
         // The request is complete: from now on the command's own time counts (PBKDF2 may
         // queue behind logins on the hashing pool), and the answer must not be cut off after
@@ -106,7 +129,7 @@ private:
                 word.remove_suffix(1);
             }
             if (!word.empty()) {
-                req.words.emplace_back(word);
+                req.words.push_back(decode_word(word));
             }
             line = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
         }

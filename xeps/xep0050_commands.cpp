@@ -37,7 +37,35 @@ public:
     }
     void remove(std::string_view node) override { commands_.erase(std::string(node)); }
 
+    Flow serve(StanzaEvent& e) override {
+        const auto* payload = e.stanza.first_child();
+        if (!payload) {
+            return Flow::Continue;
+        }
+        if (payload->ns() == ns::commands && e.type() == "set") {
+            return execute(e);
+        }
+        if (e.type() != "get") {
+            return Flow::Continue;
+        }
+        if (payload->ns() == ns::disco_items) {
+            return list(e);
+        }
+        if (payload->ns() == ns::disco_info) {
+            return info(e);
+        }
+        return Flow::Continue;
+    }
+
 private:
+    // Whether the command lives on the JID the IQ was addressed to.
+    bool offered_at(const AdHocCommand& cmd, const Jid& entity) const {
+        return cmd.at ? cmd.at(entity) : entity.str() == server_.domain();
+    }
+    bool usable(const AdHocCommand& cmd, const StanzaEvent& e) const {
+        return offered_at(cmd, e.to) && cmd.allowed(e.from, e.to);
+    }
+
     // XEP-0050 §4.4: the actions a requester may name (none means execute).
     static bool known_action(std::string_view action) {
         return action.empty() || action == "execute" || action == "cancel" || action == "next" ||
@@ -65,9 +93,9 @@ private:
         auto& query = result.add(Element("query", std::string(ns::disco_items)));
         query.attr("node", std::string(ns::commands));
         for (const auto& [node, cmd] : commands_) {
-            if (cmd.allowed(e.from)) {
+            if (usable(cmd, e)) {
                 query.add(Element("item", std::string(ns::disco_items)))
-                    .attr("jid", server_.domain())
+                    .attr("jid", e.to.str())
                     .attr("node", node)
                     .attr("name", cmd.name);
             }
@@ -83,10 +111,10 @@ private:
             return Flow::Continue;
         }
         auto it = commands_.find(std::string(q->attr("node")));
-        if (it == commands_.end()) {
+        if (it == commands_.end() || !offered_at(it->second, e.to)) {
             return Flow::Continue;
         }
-        if (!it->second.allowed(e.from)) {
+        if (!it->second.allowed(e.from, e.to)) {
             e.reply_error("item-not-found");
             return Flow::Stop;
         }
@@ -120,7 +148,7 @@ private:
             return Flow::Stop;
         }
         auto it = commands_.find(std::string(cmd->attr("node")));
-        if (it == commands_.end() || !it->second.allowed(e.from)) {
+        if (it == commands_.end() || !usable(it->second, e)) {
             // Same answer for "no such command" and "not yours": don't reveal admin commands.
             e.reply_error("item-not-found");
             return Flow::Stop;
@@ -148,7 +176,7 @@ private:
         if (submitted && submitted->attr("type") != "submit") {
             submitted = nullptr;
         }
-        auto step = it->second.run(e.from, submitted, e.lang());
+        auto step = it->second.run(e.from, e.to, submitted, e.lang());
         if (step.form) {
             out.attr("status", "executing");
             auto& actions = out.add(Element("actions", std::string(ns::commands)));

@@ -169,9 +169,9 @@ void Commands::register_commands() {
         xeps::AdHocCommand command;
         command.node = std::string(spec.node);
         command.name = spec.name;
-        command.allowed = allowed;
-        command.run = [this, handover = spec.handover](const Jid& who, const Element* form,
-                                                       std::string_view lang) {
+        command.allowed = [allowed](const Jid& who, const Jid&) { return allowed(who); };
+        command.run = [this, handover = spec.handover](const Jid& who, const Jid&,
+                                                       const Element* form, std::string_view lang) {
             return run_command(who, form, lang, handover);
         };
         commands->add(std::move(command));

@@ -549,10 +549,10 @@ private:
         xeps::AdHocCommand cmd;
         cmd.node = std::string(end_node);
         cmd.name = "End conversation with a member";
-        cmd.allowed = [this](const Jid& who) {
+        cmd.allowed = [this](const Jid& who, const Jid&) {
             return who.domain() == server_.domain() && is_staff(role_of(who.local()));
         };
-        cmd.run = [this](const Jid& who, const Element* form, std::string_view lang) {
+        cmd.run = [this](const Jid& who, const Jid&, const Element* form, std::string_view lang) {
             return run_end_command(who, form, lang);
         };
         commands->add(std::move(cmd));

@@ -227,6 +227,11 @@ void Service::enter(StanzaEvent& e, const Jid& room_jid) {
     if (created && !room->locked()) {
         save(*room);
     }
+    const auto who = present(*room, *me);
+    const auto room_jid_copy = room->jid();
+    for (const auto& [handle, listener] : std::map(join_listeners_)) {
+        listener(room_jid_copy, who, e.from, e.lang());
+    }
 }
 
 void Service::leave(StanzaEvent& e, Room& room, Occupant& o) {

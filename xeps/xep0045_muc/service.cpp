@@ -1,10 +1,13 @@
 // XEP-0045 Multi-User Chat: the service at [muc] domain — routing, disco, rooms' lifetime.
 #include "xeps/xep0045_muc/service.hpp"
 
+#include <stdexcept>
+
 #include "server/auth/base64.hpp"
 #include "server/storage/secret_box.hpp"
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/xep0045_muc/config_form.hpp"
+#include "xeps/xep0050_commands.hpp"
 
 namespace haven::xeps::muc {
 namespace {
@@ -94,6 +97,72 @@ std::optional<MucService::OccupantInfo> Service::occupant(const Jid& occupant_ji
         return OccupantInfo{o->bare, o->role == Role::Moderator};
     }
     return std::nullopt;
+}
+
+void Service::ensure_room(const Jid& room_jid, const std::string& name,
+                          const std::vector<Jid>& owners) {
+    Room* room = find(room_jid);
+    if (!room) {
+        if (owners.empty()) {
+            throw std::invalid_argument("a room needs an owner");
+        }
+        room = &create(room_jid, owners.front());
+        auto& c = room->config();
+        c.name = name;
+        c.persistent = true;
+        c.members_only = true;
+        c.non_anonymous = false;
+        c.public_room = true;
+        m_.log().info("muc: created room ", room_jid.str());
+    }
+    for (const auto& o : owners) {
+        if (room->affiliation(o.bare()) != Affiliation::Owner) {
+            room->set_affiliation(o.bare(), Affiliation::Owner);
+            apply_affiliation(*room, o.bare(), Affiliation::Owner, {}, {});
+        }
+    }
+    save(*room);
+}
+
+std::string Service::affiliation(const Jid& room_jid, const Jid& account) const {
+    auto it = rooms_.find(room_jid);
+    return std::string(
+        name(it == rooms_.end() ? Affiliation::None : it->second->affiliation(account.bare())));
+}
+
+bool Service::set_affiliation(const Jid& room_jid, const Jid& account, std::string_view aff) {
+    Room* room = find(room_jid);
+    auto a = parse_affiliation(aff);
+    if (!room || !a) {
+        return false;
+    }
+    if (room->affiliation(account.bare()) == *a) {
+        return true;
+    }
+    room->set_affiliation(account.bare(), *a);
+    if (room->owner_count() == 0) {
+        room->set_affiliation(account.bare(), Affiliation::Owner);  // never ownerless
+        return false;
+    }
+    save(*room);
+    apply_affiliation(*room, account.bare(), *a, {}, {});
+    return true;
+}
+
+MucService::Present Service::present(const Room& room, const Occupant& o) const {
+    return Present{o.nick, o.bare, std::vector<Jid>(o.sessions.begin(), o.sessions.end()),
+                   std::string(name(room.affiliation(o.bare)))};
+}
+
+std::vector<MucService::Present> Service::occupants(const Jid& room_jid) const {
+    std::vector<Present> out;
+    auto it = rooms_.find(room_jid);
+    if (it != rooms_.end()) {
+        for (const auto& [nick, o] : it->second->occupants()) {
+            out.push_back(present(*it->second, o));
+        }
+    }
+    return out;
 }
 
 bool Service::may_create(const Jid& user) const {
@@ -254,6 +323,18 @@ Flow Service::on_iq(StanzaEvent& e) {
     }
     const auto* payload = e.stanza.first_child();
     const auto& pns = payload->ns();
+    // Ad-hoc commands on the room (XEP-0050), which other modules add (group meetings): the
+    // command registry answers for the room, as it does for the server.
+    const bool command_iq = pns == haven::ns::commands ||
+                            ((pns == haven::ns::disco_items || pns == haven::ns::disco_info) &&
+                             !payload->attr("node").empty());
+    if (command_iq) {
+        auto* commands = server_.service<CommandRegistry>();
+        if (!commands || commands->serve(e) == Flow::Continue) {
+            e.reply_error("item-not-found");
+        }
+        return Flow::Stop;
+    }
     if (pns == haven::ns::disco_info && e.type() == "get") {
         room_disco_info(e, *room);
     } else if (pns == haven::ns::disco_items && e.type() == "get") {
@@ -343,6 +424,7 @@ void Service::room_disco_info(StanzaEvent& e, const Room& room) {
         ns::occupant_id,
         ns::self_ping,
         ns::request,
+        haven::ns::commands,
         c.persistent ? "muc_persistent" : "muc_temporary",
         c.public_room ? "muc_public" : "muc_hidden",
         c.members_only ? "muc_membersonly" : "muc_open",
@@ -355,6 +437,11 @@ void Service::room_disco_info(StanzaEvent& e, const Room& room) {
             .attr("var", std::string(f));
     }
     query.add(room_info_form(room));
+    for (const auto& [handle, provider] : info_providers_) {
+        if (auto form = provider(room.jid(), e.from, e.lang())) {
+            query.add(std::move(*form));
+        }
+    }
     e.reply(std::move(result));
 }
 

@@ -45,6 +45,23 @@ public:
     const std::string& domain() const override { return domain_; }
     std::optional<OccupantInfo> occupant(const Jid& occupant_jid) const override;
     void set_creation_gate(CreationGate gate) override { creation_gate_ = std::move(gate); }
+    void ensure_room(const Jid& room, const std::string& name,
+                     const std::vector<Jid>& owners) override;
+    bool has_room(const Jid& room) const override { return rooms_.contains(room); }
+    std::string affiliation(const Jid& room, const Jid& account) const override;
+    bool set_affiliation(const Jid& room, const Jid& account,
+                         std::string_view affiliation) override;
+    std::vector<Present> occupants(const Jid& room) const override;
+    std::uint64_t add_join_listener(JoinListener listener) override {
+        join_listeners_.emplace(next_handle_, std::move(listener));
+        return next_handle_++;
+    }
+    void remove_join_listener(std::uint64_t handle) override { join_listeners_.erase(handle); }
+    std::uint64_t add_info_provider(InfoProvider provider) override {
+        info_providers_.emplace(next_handle_, std::move(provider));
+        return next_handle_++;
+    }
+    void remove_info_provider(std::uint64_t handle) override { info_providers_.erase(handle); }
 
 private:
     // What an <item/> says besides affiliation, role and jid: a new nick (§7.6), the actor
@@ -134,6 +151,10 @@ private:
     RoomStore store_;
     std::map<Jid, std::unique_ptr<Room>> rooms_;
     CreationGate creation_gate_;
+    std::map<std::uint64_t, JoinListener> join_listeners_;
+    std::map<std::uint64_t, InfoProvider> info_providers_;
+    std::uint64_t next_handle_ = 1;
+    Present present(const Room& room, const Occupant& o) const;
 
     // IQs forwarded to an occupant (§7.5 for vCards, XEP-0410 for pings): the answer comes back
     // to the sender's occupant JID with our id and goes on with the original one.

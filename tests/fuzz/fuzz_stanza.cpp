@@ -1,6 +1,6 @@
 // Fuzz harness: stanzas through the real router with every compiled-in module loaded (all of
 // xeps/ and modules/), the peer-support policy on with roles, and a functional address with
-// staff. The input is the body of a client stream; each stanza the parser delivers is routed as
+// staff, and a group room (modules/groups) owned by sam. The input is the body of a client stream; each stanza the parser delivers is routed as
 // if the fake session of one logged-in user had sent it, and everything the server sends to
 // any session is serialised as the c2s session would.
 //
@@ -66,6 +66,17 @@ staff = ["sam@localhost", "ada@localhost"]
 auto_reply_en = "Your message has reached the team."
 auto_reply_de = "Deine Nachricht ist beim Team angekommen."
 show_sender = "jid"
+[[groups]]
+id = "lobby"
+name = "Lobby"
+room = "lobby@groups.localhost"
+supporters = ["sam@localhost"]
+[[groups.meetings]]
+title = "Weekly"
+start = "2026-01-06T18:00"
+duration_minutes = 60
+repeat = "weekly"
+url = "https://meet.example.org/lobby"
 )";
 
 struct Account {

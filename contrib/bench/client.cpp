@@ -554,6 +554,17 @@ void Conn::handle(const ScanEvent& ev) {
                 go_online();
             }
             return;
+        case St::WaitRoom:
+            // Others' presences come first; our own (from room/nick) says we are in.
+            if (ev.name == "presence" && tag_attr(xml, "from") == room_ + "/" + room_nick_) {
+                if (tag_attr(xml, "type") == "error") {
+                    fail("room join refused: " + std::string(error_condition(xml)));
+                    return;
+                }
+                state_ = St::Online;
+                w_.on_ready(*this, now_ns() - t_start_);
+            }
+            return;
         case St::Online:
             if (ev.name == "message") {
                 w_.on_message(*this, xml);
@@ -718,13 +729,24 @@ void Conn::go_online() {
         // Initial presence (RFC 6121 §4.2): servers deliver to available resources.
         send_raw("<presence/>");
     }
+    if (w_.opt.rooms > 0) {
+        // A groupchat 1.0 join (no MUC <x/>): every server creates an unlocked room for it,
+        // so the first occupant need not configure one (Prosody: muc_room_locking = false).
+        const auto k = (static_cast<std::uint64_t>(local_index_) * w_.opt.threads + w_.index) %
+                       w_.opt.rooms;
+        room_ = "bench-room-" + std::to_string(k) + "@" + w_.opt.muc_domain;
+        room_nick_ = "n" + std::to_string(w_.index) + "-" + std::to_string(local_index_);
+        state_ = St::WaitRoom;
+        send_raw("<presence to='" + room_ + "/" + room_nick_ + "'/>");
+        return;
+    }
     w_.on_ready(*this, now_ns() - t_start_);
 }
 
 void Conn::append_message(const std::string& to, std::int64_t t_ns) {
     out_ += "<message to='";
     out_ += to;
-    out_ += "' type='chat' id='m";
+    out_ += to == room_ && !room_.empty() ? "' type='groupchat' id='m" : "' type='chat' id='m";
     append_num(out_, ++seq_);
     out_ += "'><body>hb ";
     append_num(out_, w_.index);
@@ -967,6 +989,9 @@ Conn* Worker::pick_member(Conn& supporter) {
 // With --supporters only the policy's allowed paths: a supporter to its members, a member to
 // its supporter once that one has written, or to the functional address.
 const std::string* Worker::pick_target(Conn& self) {
+    if (opt.rooms > 0) {
+        return &self.room();
+    }
     if (opt.supporters == 0) {
         Conn* p = pick_peer(self);
         return p ? &p->jid() : nullptr;
@@ -1181,7 +1206,10 @@ void Worker::on_message(Conn& receiver, std::string_view xml) {
             st.msg_latency.add_ns(now - t);
         }
     }
-    if (opt.rate <= 0) {
+    // In a room every occupant gets a copy: only the sender's own copy (the reflection, or an
+    // error) gives its credit back, or one message would buy N.
+    if (opt.rate <= 0 && (opt.rooms == 0 || is_error ||
+                          (vals[0] == index && vals[1] == receiver.local_index()))) {
         credit_sender(vals[0], vals[1]);
     }
 }

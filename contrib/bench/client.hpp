@@ -54,6 +54,10 @@ struct Options {
     unsigned inquiry_percent = 0;    // share of members' messages to functional_address
     std::string functional_address;  // bare JID, e.g. team@localhost
     unsigned body_bytes = 64;
+    // message --rooms R: every client enters room (k % R)@muc_domain and writes groupchat to
+    // its room; each delivery to each occupant counts (delivered occupant-messages).
+    unsigned rooms = 0;
+    std::string muc_domain;
     unsigned read_buffer = 16 * 1024;  // per connection
     unsigned tick_us = 250;        // fixed rate: send scheduler tick
     int server_pid = 0;
@@ -126,6 +130,7 @@ public:
     Purpose purpose() const { return purpose_; }
     bool check_deadline(std::int64_t now);
     const std::string& jid() const { return jid_; }
+    const std::string& room() const { return room_; }
     std::uint32_t local_index() const { return local_index_; }
     unsigned account() const { return account_; }
     void append_message(const std::string& to, std::int64_t t_ns);
@@ -146,7 +151,7 @@ public:
 private:
     enum class St {
         Idle, Connecting, Handshake, WaitFeatures, WaitProceed, WaitRegister, WaitSasl, WaitBind,
-        WaitSession, Online
+        WaitSession, WaitRoom, Online
     };
     void on_connected();
     void start_tls();
@@ -185,6 +190,8 @@ private:
     unsigned account_ = 0;
     std::string user_;
     std::string jid_;
+    std::string room_;  // --rooms: the room's bare JID
+    std::string room_nick_;
     bool tls_on_ = false;
     bool authed_ = false;
     bool handshaking_ = false;

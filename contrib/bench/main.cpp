@@ -50,6 +50,7 @@ options (defaults in brackets):
   --max-seconds S [900] hard cap for the whole run
   --rate R [0]   --window W [2]   --body-bytes N [64]   --tick-us N [250]
   --supporters S [0]   --inquiry-percent P [0]   --functional-address JID
+  --rooms R [0]   --muc-domain D [groups.<domain>]  message: clients in R rooms, groupchat
   --server-pid PID   CPU (utime+stime) and RSS of the server are read from /proc/PID
   --scram-cache FILE persist SaltedPassword-derived keys across runs
   --cold             login: do not use the SCRAM cache (client PBKDF2 on every login)
@@ -102,6 +103,8 @@ bool parse(int argc, char** argv, Options& o) {
         else if (a == "--supporters") o.supporters = std::stoul(val());
         else if (a == "--inquiry-percent") o.inquiry_percent = std::stoul(val());
         else if (a == "--functional-address") o.functional_address = val();
+        else if (a == "--rooms") o.rooms = std::stoul(val());
+        else if (a == "--muc-domain") o.muc_domain = val();
         else if (a == "--tick-us") o.tick_us = std::max(50ul, std::stoul(val()));
         else if (a == "--server-pid") o.server_pid = std::stoi(val());
         else if (a == "--scram-cache") o.scram_cache = val();
@@ -504,8 +507,10 @@ int Bench::run_message() {
     double delivered = recv_w / wall;
     double offered = opt_.rate > 0 ? sent_w / wall : 0;
     const auto [gen_cpu, srv_cpu, other_cpu, srv_wait, gen_wait] = cpu_use(cpu0, cpu1, wall);
-    std::int64_t undelivered = static_cast<std::int64_t>(sent) - static_cast<std::int64_t>(recv) -
-                               static_cast<std::int64_t>(errs);
+    // In rooms each message is delivered once per occupant (the sender's reflection included).
+    const auto copies = opt_.rooms > 0 ? std::max<std::uint64_t>(1, online / opt_.rooms) : 1;
+    std::int64_t undelivered = static_cast<std::int64_t>(sent * copies) -
+                               static_cast<std::int64_t>(recv) - static_cast<std::int64_t>(errs);
     std::printf("messaging (%llu clients, %s, %s): delivered %.0f msgs/s over %.1f s; latency "
                 "p50 %.2f ms p99 %.2f ms p99.9 %.2f ms max %.2f ms\n",
                 static_cast<unsigned long long>(online),
@@ -543,6 +548,7 @@ int Bench::run_message() {
     j.num("supporters", opt_.supporters).num("inquiry_percent", opt_.inquiry_percent);
     j.num("granted", granted).num("inquiries_sent", inq_sent);
     j.num("inquiries_delivered", inq_delivered);
+    j.num("rooms", opt_.rooms).num("occupants_per_room", opt_.rooms > 0 ? online / opt_.rooms : 0);
     j.num("window", opt_.window).num("body_bytes", opt_.body_bytes);
     j.num("offered_per_s", offered).num("delivered_per_s", delivered).num("seconds", wall);
     j.num("p50_ms", lat.quantile_ms(0.5)).num("p99_ms", lat.quantile_ms(0.99));
@@ -694,6 +700,14 @@ int main(int argc, char** argv) {
         (opt.inquiry_percent > 0 && (opt.supporters == 0 || opt.functional_address.empty()))) {
         std::fprintf(stderr, "haven-bench: --inquiry-percent (at most 100) needs --supporters and "
                              "--functional-address\n");
+        return 2;
+    }
+    if (opt.rooms > 0 && opt.muc_domain.empty()) {
+        opt.muc_domain = "groups." + opt.domain;
+    }
+    if (opt.rooms > 0 && (opt.supporters > 0 || opt.rooms > opt.clients)) {
+        std::fprintf(stderr, "haven-bench: --rooms needs fewer rooms than --clients and no "
+                             "--supporters\n");
         return 2;
     }
     if (opt.mech != "PLAIN" && opt.mech != "SCRAM-SHA-1" && opt.mech != "SCRAM-SHA-256") {

@@ -87,6 +87,20 @@ class Table:
                 self.cpu_rows(kind)
                 self.row("", "failed logins", kind, "failed")
             elif kind.startswith("msg"):
+                if sample.get("rooms", 0) > 0:
+                    load = (f"{sample['rate']:,.0f} room msgs/s offered" if sample.get("rate", 0)
+                            > 0 else f"max rate, window {sample['window']:.0f} per sender")
+                    title = (f"**rooms: {sample['rooms']:.0f} x "
+                             f"{sample['occupants_per_room']:.0f} occupants**, {load}, runs {runs}")
+                    self.row(title, "delivered occupant-msgs/s", kind, "delivered_per_s")
+                    self.line("", "occupant-msgs per server CPU-second",
+                              [fmt(self.per_cpu(s, kind, "delivered_per_s"))
+                               for s in self.servers])
+                    self.pair("", "latency p50 / p99 ms", kind, "p50_ms", "p99_ms")
+                    self.cpu_rows(kind)
+                    self.pair("", "undelivered / lost connections", kind, "undelivered",
+                              "lost_connections")
+                    continue
                 if sample.get("rate", 0) > 0:
                     title = (f"**messaging at {sample['rate']:,.0f} msgs/s** offered, "
                              f"{sample['clients']:.0f} clients, runs {runs}")

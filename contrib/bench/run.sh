@@ -36,6 +36,9 @@ policy_supporters=50
 policy_inquiry_pct=5
 functional_address="team@localhost"
 rates="1000 3000"
+# muc: ROOMSxOCCUPANTS layouts; each is run at muc_rate room messages/s and at max rate
+muc_layouts="50x20 5x200"
+muc_rate=1000
 idle_clients=5000
 capacity_clients=15000
 # Seconds the idle connections sit before RSS is read. An idle connection is one that has been
@@ -52,7 +55,7 @@ usage() {
 usage: contrib/bench/run.sh [options]
   --compare              also run Prosody and ejabberd (installed from Debian if missing)
   --servers "LIST"       any of: havend prosody ejabberd [$servers]
-  --scenarios "LIST"     any of: login rate max idle capacity policy [$scenarios]
+  --scenarios "LIST"     any of: login rate max idle capacity policy muc [$scenarios]
                          policy: the max-rate messaging of "max" in the peer-support pattern,
                          against havend with the policy off and on (two instances), side by side
   --runs N               repetitions; the table shows medians [$runs]
@@ -68,6 +71,8 @@ usage: contrib/bench/run.sh [options]
   --policy-inquiry-percent P  policy: share of members' messages to $functional_address
                          [$policy_inquiry_pct]
   --rates "R1 R2"        fixed offered rates in msgs/s for the equal-load comparison [$rates]
+  --muc-layouts "RxN .." muc: rooms x occupants per room [$muc_layouts]
+  --muc-rate R           muc: the fixed rate in room messages/s (also run at max rate) [$muc_rate]
   --idle-clients N       idle connections for the RSS comparison [$idle_clients]
   --capacity-clients N   idle connections held by havend alone [$capacity_clients]
   --idle-settle S        quiet seconds before idle RSS is read [$idle_settle]
@@ -87,10 +92,13 @@ while [[ $# -gt 0 ]]; do
         --compare) servers="havend prosody ejabberd" ;;
         --servers) servers="$2"; shift ;;
         --scenarios) scenarios="$2"; shift ;;
+        --muc-layouts) muc_layouts="$2"; shift ;;
+        --muc-rate) muc_rate="$2"; shift ;;
         --runs) runs="$2"; shift ;;
         --quick)
             runs=1; login_users=100; login_conc=20; login_secs=5; msg_clients=100; msg_secs=5
-            idle_clients=100; capacity_clients=500; rates="500"; windows="8"; warmup=1 ;;
+            idle_clients=100; capacity_clients=500; rates="500"; windows="8"; warmup=1
+            muc_layouts="5x20"; muc_rate=200 ;;
         --login-users) login_users="$2"; shift ;;
         --login-concurrency) login_conc="$2"; shift ;;
         --login-seconds) login_secs="$2"; shift ;;
@@ -278,6 +286,12 @@ install_pkg() {  # install_pkg PACKAGE
 # capacity run's accounts.
 accounts=$login_users
 for n in "$msg_clients" "$idle_clients"; do if (( n > accounts )); then accounts=$n; fi; done
+if [[ " $scenarios " == *" muc "* ]]; then
+    for layout in $muc_layouts; do
+        n=$(( ${layout%x*} * ${layout#*x} ))
+        if (( n > accounts )); then accounts=$n; fi
+    done
+fi
 havend_accounts=$accounts
 if [[ " $scenarios " == *" capacity "* ]] && (( capacity_clients > accounts )); then
     havend_accounts=$capacity_clients
@@ -418,6 +432,11 @@ allow_registration = true
 c2s_require_encryption = true
 ssl = { certificate = "$dir/certs/localhost.crt"; key = "$dir/certs/localhost.key" }
 VirtualHost "localhost"
+-- muc: rooms made by a groupchat 1.0 join are usable at once, as on havend and ejabberd.
+Component "groups.localhost" "muc"
+    muc_room_locking = false
+    restrict_room_creation = false
+    max_history_messages = 20
 EOF
     chown -R prosody:prosody "$dir"
 }
@@ -484,6 +503,13 @@ modules:
   mod_register:
     access: register
     ip_access: all
+  mod_muc:
+    host: "groups.localhost"
+    access: all
+    access_create: all
+    max_users: 1000
+    max_user_conferences: 1000
+    history_size: 20
 EOF
     chown -R ejabberd:ejabberd "$dir"
 }
@@ -569,7 +595,7 @@ printf '{' > "$work/versions.json"
 first=1
 for s in $servers; do
     # (policy alone uses havend instances of its own, set up below)
-    if has login || has rate || has max || has idle || has capacity; then
+    if has login || has rate || has max || has idle || has capacity || has muc; then
         "setup_$s"
     fi
     (( first )) || printf ',' >> "$work/versions.json"
@@ -617,6 +643,30 @@ if has login || has rate || has max; then
                         --concurrency 200 --window "$w" --duration "$msg_secs" "${common[@]}"
                 done
             fi
+        done
+    done
+    for s in $servers; do
+        stop_server "$s"
+    done
+fi
+
+if has muc; then
+    for s in $servers; do
+        "start_$s"
+        register_accounts "$s"
+    done
+    for run in $(seq 1 "$runs"); do
+        for s in $servers; do
+            for layout in $muc_layouts; do
+                r=${layout%x*}
+                n=${layout#*x}
+                bench "$s" "msg_muc_${layout}_rate" "$run" message --clients $((r * n)) \
+                    --rooms "$r" --concurrency 200 --rate "$muc_rate" --duration "$msg_secs" \
+                    "${common[@]}"
+                bench "$s" "msg_muc_${layout}_max" "$run" message --clients $((r * n)) \
+                    --rooms "$r" --concurrency 200 --window 2 --duration "$msg_secs" \
+                    "${common[@]}"
+            done
         done
     done
     for s in $servers; do

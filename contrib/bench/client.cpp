@@ -558,8 +558,18 @@ void Conn::handle(const ScanEvent& ev) {
             // Others' presences come first; our own (from room/nick) says we are in.
             if (ev.name == "presence" && tag_attr(xml, "from") == room_ + "/" + room_nick_) {
                 if (tag_attr(xml, "type") == "error") {
+                    if (error_condition(xml) == "item-not-found" && ++join_retries_ < 1000) {
+                        join_room();  // locked until its creator configured it
+                        return;
+                    }
                     fail("room join refused: " + std::string(error_condition(xml)));
                     return;
+                }
+                if (xml.find("code='201'") != std::string_view::npos ||
+                    xml.find("code=\"201\"") != std::string_view::npos) {
+                    send_raw("<iq type='set' id='instant' to='" + room_ +
+                             "'><query xmlns='http://jabber.org/protocol/muc#owner'><x "
+                             "xmlns='jabber:x:data' type='submit'/></query></iq>");
                 }
                 state_ = St::Online;
                 w_.on_ready(*this, now_ns() - t_start_);
@@ -723,6 +733,14 @@ void Conn::continue_scram(const ScramKeys& keys) {
              base64_encode(scram_->client_final(keys)) + "</response>");
 }
 
+// A MUC join without history. Prosody creates rooms only for joins with the MUC <x/>; the
+// creator (status 201) accepts the instant configuration at once (havend locks new rooms until
+// then; Prosody runs with muc_room_locking = false), and whoever came in between retries.
+void Conn::join_room() {
+    send_raw("<presence to='" + room_ + "/" + room_nick_ +
+             "'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>");
+}
+
 void Conn::go_online() {
     state_ = St::Online;
     if (w_.opt.presence) {
@@ -730,14 +748,12 @@ void Conn::go_online() {
         send_raw("<presence/>");
     }
     if (w_.opt.rooms > 0) {
-        // A groupchat 1.0 join (no MUC <x/>): every server creates an unlocked room for it,
-        // so the first occupant need not configure one (Prosody: muc_room_locking = false).
         const auto k = (static_cast<std::uint64_t>(local_index_) * w_.opt.threads + w_.index) %
                        w_.opt.rooms;
         room_ = "bench-room-" + std::to_string(k) + "@" + w_.opt.muc_domain;
         room_nick_ = "n" + std::to_string(w_.index) + "-" + std::to_string(local_index_);
         state_ = St::WaitRoom;
-        send_raw("<presence to='" + room_ + "/" + room_nick_ + "'/>");
+        join_room();
         return;
     }
     w_.on_ready(*this, now_ns() - t_start_);

@@ -192,6 +192,8 @@ private:
     std::string jid_;
     std::string room_;  // --rooms: the room's bare JID
     std::string room_nick_;
+    unsigned join_retries_ = 0;
+    void join_room();
     bool tls_on_ = false;
     bool authed_ = false;
     bool handshaking_ = false;

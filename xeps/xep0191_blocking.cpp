@@ -53,7 +53,7 @@ public:
                   [this](StanzaEvent& e) { return set(e); });
         for (std::string kind : {"message", "presence", "iq"}) {
             // Stanzas a local client sends (XEP-0191 §3.3: bounce what goes to a blocked JID).
-            for (std::string target : {"bare", "full", "remote"}) {
+            for (std::string target : {"bare", "full", "remote", "service"}) {
                 m.hook("pre-" + kind + "/" + target,
                        [this](StanzaEvent& e) { return outbound(e); }, prio::policy);
             }

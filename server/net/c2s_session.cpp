@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <sodium.h>
 
 #include "server/core/accounts.hpp"
@@ -131,7 +132,7 @@ void C2sSession::close(std::string_view condition, std::string_view text) {
                                                           {"version", "1.0"}}));
         stream_opened_by_us_ = true;
     }
-    write_raw("</stream:stream>");
+    transport_.send_closing("</stream:stream>");
     state_ = State::Closing;
     transport_.close_after_flush();
     arm_close_deadline();
@@ -177,7 +178,7 @@ void C2sSession::stream_error(std::string_view condition, std::string_view text)
     serial_.clear();
     xml::serialize_to(serial_, make_stream_error(condition, text), ns::client);
     serial_ += "</stream:stream>";
-    transport_.send(serial_);
+    transport_.send_closing(serial_);
     state_ = State::Closing;
     transport_.close_after_flush();
     arm_close_deadline();
@@ -318,7 +319,15 @@ void C2sSession::on_send_overflow() {
     // after what is queued, so a client that is slow rather than gone still learns why; the
     // close deadline bounds how long we wait for it to read that far.
     server_.log().info("c2s ", id(), ": send queue full, closing");
-    stream_error("policy-violation", "too much unread data");
+    // Not here: send() is called from inside other handlers (a room's broadcast to its
+    // occupants), and closing now would take this session out of the registry and run every
+    // session_closed handler (a room removing the occupant) under their feet. The transport
+    // drops whatever else is sent meanwhile; the stream error follows on the next turn.
+    boost::asio::post(server_.io(), [weak = weak_from_this()] {
+        if (auto self = std::static_pointer_cast<C2sSession>(weak.lock())) {
+            self->stream_error("policy-violation", "too much unread data");
+        }
+    });
 }
 
 void C2sSession::on_stream_open(xml::StreamHeader&& header) {
@@ -827,7 +836,7 @@ void C2sSession::on_stream_close() {
     if (state_ == State::Closed || state_ == State::Closing) {
         return;
     }
-    write_raw("</stream:stream>");
+    transport_.send_closing("</stream:stream>");
     state_ = State::Closing;
     transport_.close_after_flush();
     arm_close_deadline();

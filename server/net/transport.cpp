@@ -189,12 +189,22 @@ void Transport::send(std::string_view data) {
     // Only bytes the socket refused count against the bound (write_waiting_): those that just
     // wait for the write batch are no sign of a slow reader. The hard cap bounds what a burst
     // can queue before the batch finds out.
+    if (overflowed_) {
+        return;  // the stream is about to end (on_send_overflow); nothing more for it
+    }
     const std::size_t after = queued_bytes() + data.size();
-    if ((write_waiting_ ? after > max_queue_bytes_ : after > 4 * max_queue_bytes_) &&
-        !overflowed_) {
-        // Once: the handler closes the stream, and its few closing bytes may go past the bound.
+    if (write_waiting_ ? after > max_queue_bytes_ : after > 4 * max_queue_bytes_) {
+        // Once: the handler closes the stream (on a later turn), with send_closing().
         overflowed_ = true;
         handler_.on_send_overflow();
+        return;
+    }
+    (records_ ? staged_ : out_).append(data);
+    schedule_flush();
+}
+
+void Transport::send_closing(std::string_view data) {
+    if (closed_ || closing_) {
         return;
     }
     (records_ ? staged_ : out_).append(data);

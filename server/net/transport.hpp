@@ -56,7 +56,10 @@ public:
 
     // Queues bytes; they go out with the loop's next write batch (see WriteBatcher), so
     // several stanzas to one client leave in one write (one TLS record).
+    // After an overflow nothing more is queued, except by send_closing(): the stream's last
+    // bytes (its error and </stream:stream>), which may go past the bound.
     void send(std::string_view data);
+    void send_closing(std::string_view data);
     // Called by the WriteBatcher.
     void run_scheduled_flush() override;
     // Flushes pending plaintext, then runs the TLS server handshake on this socket. With

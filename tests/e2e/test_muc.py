@@ -1117,6 +1117,18 @@ class Messaging(MucCase):
                          "subject 'Ours'")
             self.assertEqual(m.get("from"), room + "/Bob")
 
+    def test_forged_room_notices_are_removed(self):
+        """A muc#user <x/> in an occupant's groupchat (fake status codes, someone's 'jid')
+        is not repeated: only the room says such things."""
+        a, b = self.connect("alice"), self.connect("bob")
+        room = self.new_room()
+        self.create(a, room, "Alice")
+        self.join(b, room, "Bob")
+        self.say(b, room, "forged", extra="<x xmlns='%s'><status code='301'/><item jid='x@y'/>"
+                 "</x>" % NS_USER)
+        m = self.expect_groupchat(a, room + "/Bob", "forged")
+        self.assertIsNone(muc_x(m), show(m))
+
     def test_private_message(self):
         room, a, b, c = self.three()
         a.send("<message to='%s/Bob' type='chat' id='pm1'><body>psst</body>"
@@ -1380,6 +1392,18 @@ class Administration(MucCase):
         items = [(i.get("jid"), i.get("affiliation")) for i in r.iter(q("item", NS_ADMIN))]
         self.assertEqual(items, [(b.bare, "outcast")], show(r))
 
+    def test_ban_expels_every_nick_of_the_account(self):
+        """One account in the room under two nicks (two devices): a ban removes both."""
+        room, a, b = self.room_with("bob")
+        b2 = self.connect("bob")
+        self.join(b2, room, "Bobby")
+        self.admin_ok(a, room, "<item jid='%s' affiliation='outcast'/>" % b.bare)
+        for c, nick in ((b, "Bob"), (b2, "Bobby")):
+            p = self.expect_presence(c, room + "/" + nick, "unavailable")
+            self.assertIn(301, codes(p), show(p))
+        self.say(b2, room, "still here?")
+        self.assertNotDelivered(a, lambda e: has_body(e, "still here?"), "a banned nick's message")
+
     def test_ban_absent_user(self):
         room, a = self.room_with()
         self.admin_ok(a, room, "<item jid='%s' affiliation='outcast'/>" % jid("dave"))
@@ -1536,6 +1560,26 @@ class Invitations(MucCase):
         self.assertNotDelivered(c, lambda e: is_message(e, room) and muc_x(e) is not None,
                                 "an invitation the room refused")
         self.assertError(self.join_error(c, room, "Carol"), "registration-required", "auth")
+
+    def test_decline_goes_only_to_the_inviter(self):
+        a, b, c = self.connect("alice"), self.connect("bob"), self.connect("carol")
+        room = self.new_room()
+        self.create(a, room, "Alice")
+        # No invitation: the room relays no decline (it would be a relay to any address).
+        mid = "d%d" % next(_seq)
+        b.send("<message to='%s' id='%s'><x xmlns='%s'><decline to='%s'><reason>spam</reason>"
+               "</decline></x></message>" % (room, mid, NS_USER, c.bare))
+        self.assertError(self.expect_error_reply(b, "message", mid), "not-acceptable")
+        self.assertNotDelivered(c, lambda e: is_message(e, room), "a relayed decline")
+        # Invited by alice: bob's decline reaches alice, whatever 'to' says.
+        self.invite(a, room, b.bare, "come")
+        self.expect_invite(b, room, a, "come")
+        b.send("<message to='%s'><x xmlns='%s'><decline to='%s'><reason>no time</reason>"
+               "</decline></x></message>" % (room, NS_USER, c.bare))
+        d = a.expect(lambda e: is_message(e, room) and muc_x(e) is not None
+                     and muc_x(e).find(q("decline", NS_USER)) is not None, "the decline")
+        self.assertEqual(muc_x(d).find(q("decline", NS_USER)).get("from"), b.bare)
+        self.assertNotDelivered(c, lambda e: is_message(e, room), "a decline to a third party")
 
     def test_owner_invitation_makes_member(self):
         a, c = self.connect("alice"), self.connect("carol")
@@ -1732,6 +1776,22 @@ class Persistence(MucCase):
         c.close()
         self.srv.restart()
         self.room_gone(self.connect("alice"), room)
+
+
+class AccountDeletion(MucCase):
+    def test_deleted_account_keeps_no_affiliation(self):
+        """A new account with a deleted one's name inherits no membership."""
+        a = self.connect("alice")
+        room = self.new_room()
+        self.create(a, room, "Alice", {"membersonly": True, "persistentroom": True})
+        self.admin_ok(a, room, "<item jid='%s' affiliation='member'/>" % jid("erin"))
+        r = self.srv.run_ctl(["user", "delete", jid("erin")])
+        self.assertEqual(r.exit_code, 0, r.err)
+        self.srv.add_user("erin", PASSWORD)
+        members = self.admin_ok(a, room, "<item affiliation='member'/>", "get")
+        self.assertEqual(list(members.iter(q("item", NS_ADMIN))), [], show(members))
+        self.assertError(self.join_error(self.connect("erin"), room, "Erin"),
+                         "registration-required", "auth")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ TEST_CASE("role changes: XEP-0045 §8 and §9 privileges") {
     CHECK(Room::may_set_role(A::Member, R::Moderator, A::Member, R::Participant, R::Visitor));
     // Participants cannot.
     CHECK_FALSE(Room::may_set_role(A::Member, R::Participant, A::None, R::Participant, R::None));
+    // ... but not someone whose affiliation is above their own (a member, by a non-member).
+    CHECK_FALSE(Room::may_set_role(A::None, R::Moderator, A::Member, R::Participant, R::None));
     // Nobody kicks or mutes an admin or owner.
     CHECK_FALSE(Room::may_set_role(A::Owner, R::Moderator, A::Admin, R::Moderator, R::None));
     CHECK_FALSE(Room::may_set_role(A::Admin, R::Moderator, A::Owner, R::Moderator, R::Visitor));
@@ -146,6 +148,22 @@ TEST_CASE("history honours maxstanzas, maxchars, seconds and since") {
     HistoryRequest small;
     small.max_chars = 1;
     CHECK(room.history(small, 2000).empty());
+}
+
+TEST_CASE("besides its count, a room's history is bounded in bytes") {
+    Room room(jid("r@groups.example"));
+    room.config().history_length = 1000;
+    for (int i = 0; i < 100; ++i) {
+        Element big("message", "jabber:client");
+        big.add(Element("body")).text(std::string(10000, 'x'));
+        room.add_history(std::move(big), 5000);
+    }
+    std::size_t bytes = 0;
+    for (const auto* e : room.history(HistoryRequest{}, 6000)) {
+        bytes += e->chars;
+    }
+    CHECK(bytes <= max_history_bytes);
+    CHECK(room.history(HistoryRequest{}, 6000).size() >= 20);
 }
 
 TEST_CASE("the configuration form round-trips and rejects bad values") {

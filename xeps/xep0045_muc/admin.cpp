@@ -13,8 +13,6 @@ namespace {
 // Items one muc#admin set may change: each can expel someone and send a presence to every
 // occupant, so one IQ must not fan out without bound.
 constexpr std::size_t max_items_per_set = 100;
-// Affiliations kept per room (members of a big group, bans): a bound on the record's size.
-constexpr std::size_t max_affiliations = 10000;
 
 Element item_el() { return Element("item", std::string(ns::admin)); }
 
@@ -43,8 +41,12 @@ void Service::admin_get(StanzaEvent& e, Room& room, const Element& query, Affili
     auto result = make_result(e.stanza);
     auto& out = result.add(Element("query", std::string(ns::admin)));
     if (auto aff = parse_affiliation(item->attr("affiliation"))) {
-        // §9.5, §10.5: affiliation lists name real JIDs: admins and owners only.
-        if (rank(actor) < rank(Affiliation::Admin) || *aff == Affiliation::None) {
+        // §9.5 (members, outcasts: admins and owners), §10.5/§10.8 (owners, admins: owners):
+        // the lists name real JIDs.
+        const auto needed = *aff == Affiliation::Owner || *aff == Affiliation::Admin
+                                ? Affiliation::Owner
+                                : Affiliation::Admin;
+        if (rank(actor) < rank(needed) || *aff == Affiliation::None) {
             e.reply_error(*aff == Affiliation::None ? "bad-request" : "forbidden");
             return;
         }
@@ -169,12 +171,21 @@ void Service::admin_set(StanzaEvent& e, Room& room, const Element& query, Affili
         }
         changes.push_back(std::move(c));
     }
-    e.reply(make_result(e.stanza));
+    // Stored first, answered second, told to the room last: a storage failure must not
+    // follow a result already sent (two answers to one IQ) nor leave memory ahead of disk.
     bool affiliations_changed = false;
     for (const auto& c : changes) {
         if (c.affiliation) {
             room.set_affiliation(c.jid, *c.affiliation);
             affiliations_changed = true;
+        }
+    }
+    if (affiliations_changed) {
+        save(room);
+    }
+    e.reply(make_result(e.stanza));
+    for (const auto& c : changes) {
+        if (c.affiliation) {
             apply_affiliation(room, c.jid, *c.affiliation, actor_nick, c.reason);
         } else if (auto* target = room.by_nick(c.nick)) {
             if (*c.role == Role::None) {
@@ -185,9 +196,6 @@ void Service::admin_set(StanzaEvent& e, Room& room, const Element& query, Affili
                                    ItemExtras{{}, actor_nick, c.reason});
             }
         }
-    }
-    if (affiliations_changed) {
-        save(room);
     }
     drop_if_unused(room);  // `room` may be gone now
 }
@@ -246,7 +254,6 @@ void Service::owner_iq(StanzaEvent& e, Room& room) {
         e.reply_error("resource-constraint", "the room's lists are full");
         return;
     }
-    e.reply(make_result(e.stanza));
     const auto before = room.config();
     const bool was_locked = room.locked();
     room.config() = change->config;
@@ -276,6 +283,7 @@ void Service::owner_iq(StanzaEvent& e, Room& room) {
         room.set_affiliation(e.from.bare(), Affiliation::Owner);  // never ownerless
     }
     save(room);
+    e.reply(make_result(e.stanza));  // after the save: see admin_set
     const auto& now = room.config();
     if (!was_locked) {
         // §10.2.1: occupants learn that the configuration changed (104) and how (172/173).

@@ -187,13 +187,15 @@ std::optional<ConfigChange> parse_config(const Room& room, const Element& form,
     return change;
 }
 
-Element room_info_form(const Room& room) {
+Element room_info_form(const Room& room, bool insider) {
     const auto& c = room.config();
     auto form = make_typed_form("result", ns::roominfo);
     add_field(form, "muc#roominfo_description", {}, "Description", c.description);
-    add_field(form, "muc#roominfo_occupants", {}, "Number of occupants",
-              std::to_string(room.occupant_count()));
-    add_field(form, "muc#roominfo_subject", {}, "Subject", room.subject());
+    if (insider) {
+        add_field(form, "muc#roominfo_occupants", {}, "Number of occupants",
+                  std::to_string(room.occupant_count()));
+        add_field(form, "muc#roominfo_subject", {}, "Subject", room.subject());
+    }
     add_field(form, "muc#roominfo_subjectmod", {}, "Occupants may change the subject",
               c.change_subject ? "1" : "0");
     add_field(form, var("changesubject"), {}, "Occupants may change the subject",

@@ -23,7 +23,8 @@ struct ConfigChange {
 std::optional<ConfigChange> parse_config(const Room& room, const Element& submitted,
                                          std::size_t history_max, std::string& error);
 
-// The XEP-0128 extended disco#info of a room.
-Element room_info_form(const Room& room);
+// The XEP-0128 extended disco#info of a room; the subject and the number of occupants only
+// when `insider`.
+Element room_info_form(const Room& room, bool insider);
 
 }  // namespace haven::xeps::muc

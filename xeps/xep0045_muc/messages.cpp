@@ -1,5 +1,7 @@
 // XEP-0045 §7.4-§7.5, §7.8, §8.6 and XEP-0410: messages to the room and to occupants,
 // invitations, voice requests, and IQs to occupant JIDs.
+#include <algorithm>
+
 #include "server/xmpp/namespaces.hpp"
 #include "xeps/xep0004_data_forms.hpp"
 #include "xeps/xep0045_muc/service.hpp"
@@ -12,6 +14,11 @@ constexpr std::size_t max_invites_per_message = 10;
 // IQs waiting for an occupant's answer; past this the oldest is forgotten (its answer is
 // then dropped, as if the occupant had not answered).
 constexpr std::size_t max_forwarded_iqs = 1000;
+// Of those, one session may have this many waiting (so nobody can evict everyone else's).
+constexpr std::size_t max_forwarded_per_session = 20;
+// Invitations remembered per room for declines; the oldest are not forgotten, new ones are
+// just not declinable past this.
+constexpr std::size_t max_invitations_kept = 1000;
 
 // What the room repeats of an occupant's stanza: everything but addresses and any
 // occupant id the client put in (XEP-0421 §4).
@@ -19,6 +26,9 @@ Element as_from_occupant(const Element& stanza, const Room& room, const Occupant
     Element out = stanza;
     out.remove_attr("to");
     out.attr("from", room.jid().str() + "/" + o.nick);
+    // Status codes and items are the room's to say: an occupant's own muc#user <x/> would show
+    // as a room notice ("Bob was banned", someone's "real JID").
+    out.remove_children("x", ns::user);
     out.remove_children("occupant-id", ns::occupant_id);
     out.add(Element("occupant-id", std::string(ns::occupant_id))).attr("id", o.occupant_id);
     return out;
@@ -110,21 +120,25 @@ void Service::room_message(StanzaEvent& e, Room& room) {
 void Service::invite(StanzaEvent& e, Room& room, const Element& x) {
     const auto* o = room.by_session(e.from);
     const auto aff = room.affiliation(e.from.bare());
-    // §7.8.2 declines go back to the inviter, whoever sends them.
+    // §7.8.2: a decline goes back to whoever invited its sender — only that one, whatever the
+    // 'to' says: the room relays nothing to an address a stranger picks.
     if (const auto* decline = x.child("decline", ns::user)) {
-        auto to = Jid::parse(decline->attr("to"));
-        if (!to) {
-            e.reply_error("jid-malformed");
+        auto invited = invitations_.find(room.jid());
+        auto inviter = invited == invitations_.end() ? invited->second.end()
+                                                     : invited->second.find(e.from.bare());
+        if (invited == invitations_.end() || inviter == invited->second.end()) {
+            e.reply_error("not-acceptable", "there is no invitation to decline");
             return;
         }
         Element m("message", std::string(haven::ns::client));
-        m.attr("from", room.jid().str()).attr("to", to->str());
+        m.attr("from", room.jid().str()).attr("to", inviter->second.str());
         auto& dx = m.add(Element("x", std::string(ns::user)));
         auto& d = dx.add(Element("decline", std::string(ns::user)));
         d.attr("from", e.from.bare().str());
         if (auto reason = decline->child_text("reason", ns::user); !reason.empty()) {
-            d.add(Element("reason", std::string(ns::user))).text(reason);
+            d.add(Element("reason", std::string(ns::user))).text(reason.substr(0, 1000));
         }
+        invited->second.erase(inviter);
         send(std::move(m));
         return;
     }
@@ -156,8 +170,16 @@ void Service::invite(StanzaEvent& e, Room& room, const Element& x) {
         // §7.8.2 (and §9.3): an invitation to a members-only room (by an admin or owner, or by
         // an occupant the room lets invite) makes the invitee a member, or it could not be used.
         if (room.config().members_only && room.affiliation(to) == Affiliation::None) {
+            if (room.affiliations().size() >= max_affiliations) {
+                e.reply_error("resource-constraint", "the room's member list is full");
+                break;
+            }
             room.set_affiliation(to, Affiliation::Member);
             changed = true;
+        }
+        auto& invited = invitations_[room.jid()];
+        if (invited.size() < max_invitations_kept || invited.contains(to)) {
+            invited.insert_or_assign(to, e.from);
         }
         Element m("message", std::string(haven::ns::client));
         m.attr("from", room.jid().str()).attr("to", to.str());
@@ -242,6 +264,14 @@ void Service::occupant_iq(StanzaEvent& e, Room& room) {
     const auto* payload = e.stanza.first_child();
     if (target == o && payload->name() == "ping" && payload->ns() == haven::ns::ping) {
         e.reply(make_result(e.stanza));  // XEP-0410 §3.2: the service answers for itself
+        return;
+    }
+    const auto mine = std::count_if(forwarded_.begin(), forwarded_.end(), [&](const auto& kv) {
+        return kv.second.requester == e.from;
+    });
+    if (static_cast<std::size_t>(mine) >= max_forwarded_per_session) {
+        e.reply_error("resource-constraint", "too many requests waiting for an answer", {},
+                      "wait");
         return;
     }
     if (forwarded_.size() >= max_forwarded_iqs) {

@@ -182,7 +182,8 @@ void Service::enter(StanzaEvent& e, const Jid& room_jid) {
             history.max_chars = *n;
         }
         if (auto n = parse_count(h->attr("seconds"))) {
-            history.seconds = static_cast<std::int64_t>(*n);
+            // More than the history can hold is "all of it" (and keeps now - seconds defined).
+            history.seconds = static_cast<std::int64_t>(std::min<std::size_t>(*n, 1u << 30));
         }
         if (auto since = parse_xep82_datetime(h->attr("since"))) {
             history.since = *since;
@@ -230,13 +231,23 @@ void Service::enter(StanzaEvent& e, const Jid& room_jid) {
     const auto who = present(*room, *me);
     const auto room_jid_copy = room->jid();
     for (const auto& [handle, listener] : std::map(join_listeners_)) {
-        listener(room_jid_copy, who, e.from, e.lang());
+        // The session is in: a listener's failure (a locked database) must not turn that
+        // into an error answer to the join, nor keep the other listeners from running.
+        try {
+            listener(room_jid_copy, who, e.from, e.lang());
+        } catch (const std::exception& ex) {
+            m_.log().warn("muc: a join listener failed: ", ex.what());
+        }
     }
 }
 
 void Service::leave(StanzaEvent& e, Room& room, Occupant& o) {
+    leave_session(room, o, e.from, e.stanza.child_text("status"));
+}
+
+void Service::leave_session(Room& room, Occupant& o, const Jid& session,
+                            const std::string& leaving_status) {
     // §7.14: role none, and the status text of the leaving presence only (not an older one).
-    const auto leaving_status = e.stanza.child_text("status");
     auto unavailable = [&](const Occupant& gone, const Occupant* viewer) {
         auto p = occupant_presence(room, gone, viewer, "unavailable");
         if (!leaving_status.empty()) {
@@ -249,17 +260,17 @@ void Service::leave(StanzaEvent& e, Room& room, Occupant& o) {
     const bool last = o.sessions.size() == 1;
     Occupant gone = o;
     gone.role = last ? Role::None : gone.role;
-    gone.latest = e.from;
+    gone.latest = session;
     auto self = unavailable(gone, &o);
     add_status(self, status::self);
-    self.attr("to", e.from.str());
+    self.attr("to", session.str());
     if (last) {
         room.remove_occupant(gone.nick);
         for (const auto& [nick, viewer] : room.occupants()) {
             to_occupant(viewer, unavailable(gone, &viewer));
         }
     } else {
-        room.remove_session(e.from);
+        room.remove_session(session);
     }
     send(std::move(self));
     drop_if_unused(room);
@@ -292,21 +303,28 @@ void Service::expel(Room& room, const std::string& nick, int code, std::string_v
 
 void Service::apply_affiliation(Room& room, const Jid& bare, Affiliation now,
                                 std::string_view actor, std::string_view reason) {
-    auto* o = room.by_bare(bare);
-    if (!o) {
-        return;
+    // Every nick the account is in the room under (one per device is allowed).
+    std::vector<std::string> nicks;
+    for (const auto& [nick, o] : room.occupants()) {
+        if (o.bare == bare) {
+            nicks.push_back(nick);
+        }
     }
-    if (now == Affiliation::Outcast) {
-        expel(room, o->nick, status::banned, actor, reason);  // §9.1
-        return;
+    for (const auto& nick : nicks) {
+        auto* o = room.by_nick(nick);
+        if (!o) {
+            continue;
+        }
+        if (now == Affiliation::Outcast) {
+            expel(room, nick, status::banned, actor, reason);  // §9.1
+        } else if (room.config().members_only && rank(now) < rank(Affiliation::Member)) {
+            expel(room, nick, status::affiliation_lost, actor, reason);  // §9.4
+        } else {
+            o->role = room.default_role(now);
+            broadcast_presence(room, *o, {}, {}, {},
+                               ItemExtras{{}, std::string(actor), std::string(reason)});
+        }
     }
-    if (room.config().members_only && rank(now) < rank(Affiliation::Member)) {
-        expel(room, o->nick, status::affiliation_lost, actor, reason);  // §9.4
-        return;
-    }
-    o->role = room.default_role(now);
-    broadcast_presence(room, *o, {}, {}, {},
-                       ItemExtras{{}, std::string(actor), std::string(reason)});
 }
 
 }  // namespace haven::xeps::muc

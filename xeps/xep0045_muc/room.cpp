@@ -233,8 +233,10 @@ bool Room::may_set_role(Affiliation actor_aff, Role actor_role, Affiliation targ
     if (actor_role != Role::Moderator) {
         return false;
     }
-    if (rank(target_aff) >= rank(Affiliation::Admin)) {
-        // Admins and owners keep their moderator role while they are admins or owners.
+    if (rank(target_aff) >= rank(Affiliation::Admin) || rank(target_aff) > rank(actor_aff)) {
+        // Admins and owners keep their moderator role while they are admins or owners, and
+        // nobody acts on someone whose affiliation is above their own (§8.2: a moderator who
+        // is no member cannot kick a member).
         return false;
     }
     if (to == Role::Moderator || target_role == Role::Moderator) {
@@ -267,11 +269,14 @@ bool Room::may_private_message(Role sender) const {
 void Room::add_history(Element message, std::int64_t now) {
     if (config_.history_length == 0) {
         history_.clear();
+        history_bytes_ = 0;
         return;
     }
     const auto chars = xml::serialize(message).size();
+    history_bytes_ += chars;
     history_.push_back(HistoryEntry{std::move(message), now, chars});
-    while (history_.size() > config_.history_length) {
+    while (history_.size() > config_.history_length || history_bytes_ > max_history_bytes) {
+        history_bytes_ -= history_.front().chars;
         history_.pop_front();
     }
 }

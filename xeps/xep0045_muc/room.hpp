@@ -21,6 +21,12 @@ namespace haven::xeps::muc {
 
 using xml::Element;
 
+// Affiliations kept per room (members of a big group, bans): a bound on the record's size.
+inline constexpr std::size_t max_affiliations = 10000;
+// A room's history in bytes (as serialised), besides its count: a few big messages must not
+// make every room hold megabytes.
+inline constexpr std::size_t max_history_bytes = 256 * 1024;
+
 // XEP-0045 §5.2, highest first.
 enum class Affiliation { Owner, Admin, Member, None, Outcast };
 // XEP-0045 §5.1, highest first.
@@ -167,7 +173,10 @@ public:
     void add_history(Element message, std::int64_t now);
     // The entries a join with this request gets, oldest first (§7.2.15).
     std::vector<const HistoryEntry*> history(const HistoryRequest& req, std::int64_t now) const;
-    void clear_history() { history_.clear(); }
+    void clear_history() {
+        history_.clear();
+        history_bytes_ = 0;
+    }
 
 private:
     Jid jid_;
@@ -176,6 +185,7 @@ private:
     std::map<Jid, Affiliation> affiliations_;
     std::map<std::string, Occupant, std::less<>> occupants_;
     std::deque<HistoryEntry> history_;
+    std::size_t history_bytes_ = 0;
     std::string subject_;
     std::string subject_by_;
 };

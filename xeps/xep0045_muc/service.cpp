@@ -1,6 +1,7 @@
 // XEP-0045 Multi-User Chat: the service at [muc] domain — routing, disco, rooms' lifetime.
 #include "xeps/xep0045_muc/service.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "server/auth/base64.hpp"
@@ -69,6 +70,14 @@ Service::Service(ModuleContext& m)
     m.hook(StanzaKind::Message, RouteTarget::Service,
            [this](StanzaEvent& e) { return on_message(e); });
     m.hook(StanzaKind::Iq, RouteTarget::Service, [this](StanzaEvent& e) { return on_iq(e); });
+    // Directed presence revokes room membership of a closing session (the presence module),
+    // but only for the first [presence] max_directed targets: this catches the rest, so no
+    // ghost occupant stays behind.
+    auto closed = server_.session_closed.connect([this](Session& s) { session_gone(s.jid()); });
+    m.own_connection([&s = server_, closed] { s.session_closed.disconnect(closed); });
+    auto deleted = server_.user_deleted.connect(
+        [this](const std::string& local) { account_deleted(local); });
+    m.own_connection([&s = server_, deleted] { s.user_deleted.disconnect(deleted); });
     server_.provide<MucService>(this);
     m.log().info("muc: serving ", domain_, " with ", rooms_.size(), " stored room(s)");
 }
@@ -107,13 +116,23 @@ void Service::ensure_room(const Jid& room_jid, const std::string& name,
             throw std::invalid_argument("a room needs an owner");
         }
         room = &create(room_jid, owners.front());
-        auto& c = room->config();
-        c.name = name;
-        c.persistent = true;
-        c.members_only = true;
-        c.non_anonymous = false;
-        c.public_room = true;
+        room->config().name = name;
+        room->config().public_room = true;
         m_.log().info("muc: created room ", room_jid.str());
+    }
+    // The config is authoritative for a group room, also for one that existed before (a room
+    // someone else created under that name): members-only, semi-anonymous, persistent, and
+    // owned by exactly the listed accounts.
+    auto& c = room->config();
+    c.persistent = true;
+    c.members_only = true;
+    c.non_anonymous = false;
+    room->set_locked(false);
+    for (const auto& other : room->with_affiliation(Affiliation::Owner)) {
+        if (std::find(owners.begin(), owners.end(), other) == owners.end()) {
+            room->set_affiliation(other, Affiliation::None);
+            apply_affiliation(*room, other, Affiliation::None, {}, {});
+        }
     }
     for (const auto& o : owners) {
         if (room->affiliation(o.bare()) != Affiliation::Owner) {
@@ -165,6 +184,49 @@ std::vector<MucService::Present> Service::occupants(const Jid& room_jid) const {
     return out;
 }
 
+void Service::session_gone(const Jid& session) {
+    if (session.resource().empty()) {
+        return;  // never bound: never in a room
+    }
+    std::vector<Jid> rooms;
+    for (const auto& [jid, room] : rooms_) {
+        if (room->by_session(session)) {
+            rooms.push_back(jid);
+        }
+    }
+    for (const auto& jid : rooms) {
+        if (Room* room = find(jid)) {
+            if (Occupant* o = room->by_session(session)) {
+                leave_session(*room, *o, session, {});
+            }
+        }
+    }
+}
+
+void Service::account_deleted(const std::string& localpart) {
+    // An erased account keeps no place in any room: a new account with the same name must not
+    // inherit membership or ownership (and with it a group's schedule and links).
+    auto account = Jid::make(localpart, server_.domain());
+    if (!account) {
+        return;
+    }
+    for (auto& [jid, room] : rooms_) {
+        if (room->affiliation(*account) != Affiliation::None) {
+            room->set_affiliation(*account, Affiliation::None);
+            if (room->owner_count() == 0) {
+                m_.log().warn("muc: ", jid.str(), " lost its last owner with a deleted account");
+            }
+            save(*room);
+        }
+        if (auto it = invitations_.find(jid); it != invitations_.end()) {
+            it->second.erase(*account);
+        }
+        if (auto it = pending_registrations_.find(jid); it != pending_registrations_.end()) {
+            it->second.erase(*account);
+        }
+    }
+}
+
 bool Service::may_create(const Jid& user) const {
     if (!server_.is_local(user)) {
         return false;  // remote accounts join rooms; they do not open them here
@@ -199,6 +261,7 @@ void Service::drop_if_unused(Room& room) {
     if (room.empty() && !room.config().persistent) {
         store_.remove(room.jid());
         pending_registrations_.erase(room.jid());
+        invitations_.erase(room.jid());
         rooms_.erase(room.jid());  // `room` is gone now
     }
 }
@@ -225,6 +288,7 @@ void Service::destroy(Room& room, std::string_view alternate, std::string_view r
     }
     store_.remove(room.jid());
     pending_registrations_.erase(room.jid());
+    invitations_.erase(room.jid());
     rooms_.erase(room.jid());
 }
 
@@ -436,7 +500,11 @@ void Service::room_disco_info(StanzaEvent& e, const Room& room) {
         query.add(Element("feature", std::string(haven::ns::disco_info)))
             .attr("var", std::string(f));
     }
-    query.add(room_info_form(room));
+    // A members-only room tells outsiders that it exists and what it is, not who is inside
+    // or what they talk about.
+    const bool insider = !c.members_only ||
+                         rank(room.affiliation(e.from.bare())) >= rank(Affiliation::Member);
+    query.add(room_info_form(room, insider));
     for (const auto& [handle, provider] : info_providers_) {
         if (auto form = provider(room.jid(), e.from, e.lang())) {
             query.add(std::move(*form));

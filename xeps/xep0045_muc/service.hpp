@@ -91,6 +91,11 @@ private:
     // ---- presence.cpp ----
     void enter(StanzaEvent& e, const Jid& room_jid);
     void leave(StanzaEvent& e, Room& room, Occupant& o);
+    void leave_session(Room& room, Occupant& o, const Jid& session,
+                       const std::string& leaving_status);
+    // A session ended (or its account was deleted) without an unavailable to the room.
+    void session_gone(const Jid& session);
+    void account_deleted(const std::string& localpart);
     void change_nick(StanzaEvent& e, Room& room, Occupant& o, const std::string& nick);
     // The presence of `o` as `viewer` sees it (real JID only if the room lets it), with codes.
     Element occupant_presence(const Room& room, const Occupant& o, const Occupant* viewer,
@@ -165,9 +170,12 @@ private:
     };
     std::map<std::string, ForwardedIq> forwarded_;
     // Membership requests waiting for an admin (§9.9), per room: account -> requested nick.
-    // In memory: a request that a restart loses is asked again; nothing about who asked to
-    // join which group is written down before someone says yes.
+    // In memory (a restart forgets them; the requester asks again). The request message to an
+    // offline admin waits in offline storage, sealed like every offline message.
     std::map<Jid, std::map<Jid, std::string>> pending_registrations_;
+    // Mediated invitations per room (§7.8): invitee -> inviter, so a decline goes only to
+    // someone who invited its sender, never to an address the sender picks.
+    std::map<Jid, std::map<Jid, Jid>> invitations_;
     std::uint64_t next_forward_ = 1;
 };
 

@@ -1117,6 +1117,22 @@ class Messaging(MucCase):
                          "subject 'Ours'")
             self.assertEqual(m.get("from"), room + "/Bob")
 
+    def test_blocked_occupant_is_not_delivered(self):
+        """XEP-0191 holds for room messages: blocking room/nick stops that occupant's copies."""
+        a, b, c = self.connect("alice"), self.connect("bob"), self.connect("carol")
+        room = self.new_room()
+        self.create(a, room, "Alice")
+        self.join(b, room, "Bob")
+        self.join(c, room, "Carol")
+        r = b.iq(b.bare, "<block xmlns='urn:xmpp:blocking'><item jid=%s/></block>"
+                 % quoteattr(room + "/Alice"), "set")
+        self.assertEqual(r.get("type"), "result", show(r))
+        self.say(a, room, "from alice")
+        self.expect_groupchat(c, room + "/Alice", "from alice")
+        self.say(c, room, "from carol")
+        self.expect_groupchat(b, room + "/Carol", "from carol")
+        self.assertNotDelivered(b, lambda e: has_body(e, "from alice"), "a blocked occupant's message")
+
     def test_forged_room_notices_are_removed(self):
         """A muc#user <x/> in an occupant's groupchat (fake status codes, someone's 'jid')
         is not repeated: only the room says such things."""

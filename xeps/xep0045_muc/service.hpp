@@ -126,6 +126,7 @@ private:
 
     // ---- messages.cpp ----
     void groupchat(StanzaEvent& e, Room& room);
+    void fan_out(const Room& room, Element& out, const std::optional<Jid>& from);
     void private_message(StanzaEvent& e, Room& room);
     void room_message(StanzaEvent& e, Room& room);  // invitations, declines, voice requests
     void invite(StanzaEvent& e, Room& room, const Element& x);

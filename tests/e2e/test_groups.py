@@ -25,7 +25,7 @@ from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from haven_testlib import TestServer  # noqa: E402
-from test_muc import (NS_DATA, NS_INFO, NS_MUC, Client, PASSWORD, SERVICE, body,  # noqa: E402
+from muc_testlib import (NS_DATA, NS_INFO, NS_MUC, Client, PASSWORD, SERVICE, body,  # noqa: E402
                       codes, error_of, form_fields, is_message, is_presence, kind, q, show)
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

@@ -13,6 +13,7 @@
 #include "modules/groups/group_config.hpp"
 #include "modules/groups/join_links.hpp"
 #include "modules/groups/meeting_store.hpp"
+#include "modules/peersupport/peersupport.hpp"
 #include "server/core/module.hpp"
 #include "server/core/server.hpp"
 #include "server/core/session_registry.hpp"
@@ -20,7 +21,6 @@
 #include "xeps/xep0004_data_forms.hpp"
 #include "xeps/xep0045_muc/muc.hpp"
 #include "xeps/xep0050_commands.hpp"
-#include "modules/peersupport/peersupport.hpp"
 
 namespace haven::groups {
 namespace {
@@ -58,14 +58,10 @@ std::string random_id() {
 }
 
 void register_texts(Texts& t) {
-    auto both = [&t](std::string_view key, std::string en, std::string de) {
-        t.set("en", key, std::move(en));
-        t.set("de", key, std::move(de));
-    };
-    both("groups-next", "Next meeting: {title}, {when} ({zone}).",
-         "Nächstes Treffen: {title}, {when} ({zone}).");
-    both("groups-link", "{title} begins {when}. Your personal link: {url}",
-         "{title} beginnt {when}. Dein persönlicher Link: {url}");
+    t.set_en_de("groups-next", "Next meeting: {title}, {when} ({zone}).",
+                "Nächstes Treffen: {title}, {when} ({zone}).");
+    t.set_en_de("groups-link", "{title} begins {when}. Your personal link: {url}",
+                "{title} beginnt {when}. Dein persönlicher Link: {url}");
 }
 
 class Module {
@@ -95,8 +91,8 @@ public:
         }
         for (const auto& g : groups_) {
             if (g.config.room.domain() != muc_->domain()) {
-                throw std::runtime_error("group " + g.config.id + ": room " +
-                                         g.config.room.str() + " is not on " + muc_->domain());
+                throw std::runtime_error("group " + g.config.id + ": room " + g.config.room.str() +
+                                         " is not on " + muc_->domain());
             }
             muc_->ensure_room(g.config.room, g.config.name, g.config.supporters);
         }
@@ -116,10 +112,9 @@ public:
         m.admin_command("meeting list", 1, [this](const AdminRequest& r, const AdminDone& done) {
             done(admin_list(r.words[2]));
         });
-        m.admin_command("meeting remove", 2,
-                        [this](const AdminRequest& r, const AdminDone& done) {
-                            done(admin_remove(r.words[2], r.words[3]));
-                        });
+        m.admin_command("meeting remove", 2, [this](const AdminRequest& r, const AdminDone& done) {
+            done(admin_remove(r.words[2], r.words[3]));
+        });
         register_commands();
         m.log().info("group_rooms: ", groups_.size(), " group room(s)");
     }
@@ -205,7 +200,8 @@ private:
     // forwarded link does not let a stranger in.
     std::string link_for(const Group& g, const Due& d, const std::string& nick) const {
         switch (g.config.link) {
-            case LinkKind::Plain: return d.meeting.url;
+            case LinkKind::Plain:
+                return d.meeting.url;
             case LinkKind::Jitsi:
                 // Valid from the window's start to the meeting's end, not longer.
                 return jitsi_join_url(JitsiLink{d.meeting.url, g.config.jitsi_app_id, g.secret},
@@ -391,9 +387,9 @@ private:
         for (const auto& m : meetings(*g)) {
             auto next = current_or_next(m.time, now());
             out += m.id + "  " + m.title + "  " + format_local_datetime(m.time.start) + " " +
-                   g->config.time_zone + "  " + std::to_string(m.time.duration_minutes) +
-                   " min  " + std::string(repeat_name(m.time.repeat)) + "  next: " +
-                   (next ? xep82_datetime(next->start) : std::string("none")) + "\n";
+                   g->config.time_zone + "  " + std::to_string(m.time.duration_minutes) + " min  " +
+                   std::string(repeat_name(m.time.repeat)) +
+                   "  next: " + (next ? xep82_datetime(next->start) : std::string("none")) + "\n";
         }
         if (out.empty()) {
             return {true, "no meetings"};
@@ -408,8 +404,8 @@ private:
             return {false, "no such group: " + id};
         }
         if (!store_.remove(g->config.id, meeting)) {
-            return {false, "no such meeting (meetings from the config are changed there): " +
-                               meeting};
+            return {false,
+                    "no such meeting (meetings from the config are changed there): " + meeting};
         }
         return {true, "meeting " + meeting + " removed"};
     }
@@ -444,9 +440,7 @@ private:
             cmd.node = std::string(node);
             cmd.name = name;
             cmd.at = [this](const Jid& entity) { return group_of_room(entity) != nullptr; };
-            cmd.allowed = [this](const Jid& who, const Jid& room) {
-                return room_admin(who, room);
-            };
+            cmd.allowed = [this](const Jid& who, const Jid& room) { return room_admin(who, room); };
             cmd.run = [this, run](const Jid& who, const Jid& room, const Element* form,
                                   std::string_view lang) {
                 return run(*group_of_room(room), who, form, lang);
@@ -470,11 +464,10 @@ private:
                     step.form = std::move(f);
                     return step;
                 }
-                return note(add_meeting(g, xeps::form_value(*form, "title"),
-                                        xeps::form_value(*form, "start"),
-                                        xeps::form_value(*form, "duration"),
-                                        xeps::form_value(*form, "repeat"),
-                                        xeps::form_value(*form, "url")));
+                return note(add_meeting(
+                    g, xeps::form_value(*form, "title"), xeps::form_value(*form, "start"),
+                    xeps::form_value(*form, "duration"), xeps::form_value(*form, "repeat"),
+                    xeps::form_value(*form, "url")));
             });
         add(node_list, "List meetings",
             [this](const Group& g, const Jid&, const Element*, std::string_view) {
@@ -487,8 +480,8 @@ private:
                     auto f = xeps::make_form("Remove a meeting", {});
                     auto& which = xeps::add_field(f, "meeting", "list-single", "Meeting");
                     for (const auto& m : store_.list(g.config.id, g.config.time_zone)) {
-                        xeps::add_option(which, m.title + " (" +
-                                                    format_local_datetime(m.time.start) + ")",
+                        xeps::add_option(which,
+                                         m.title + " (" + format_local_datetime(m.time.start) + ")",
                                          m.id);
                     }
                     step.form = std::move(f);
@@ -547,7 +540,9 @@ private:
     std::map<std::string, std::int64_t> announced_;  // group/meeting/start -> its end
 };
 
-std::unique_ptr<Module> load(ModuleContext& m) { return std::make_unique<Module>(m); }
+std::unique_ptr<Module> load(ModuleContext& m) {
+    return std::make_unique<Module>(m);
+}
 
 }  // namespace
 }  // namespace haven::groups

@@ -15,6 +15,11 @@ public:
     Texts();
     // Adds or overrides a text. `lang` is a primary language tag ("en", "de").
     void set(std::string_view lang, std::string_view key, std::string value);
+    // The built-in English and German text of `key` (the config's [texts] override them).
+    void set_en_de(std::string_view key, std::string en, std::string de) {
+        set("en", key, std::move(en));
+        set("de", key, std::move(de));
+    }
     // The text in the best language for `lang` (e.g. "de-AT" → "de"), falling back to English.
     const std::string& get(std::string_view key, std::string_view lang) const;
     // The language get() would pick ("de" or "en"); for xml:lang on the text element.

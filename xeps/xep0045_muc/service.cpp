@@ -19,30 +19,28 @@ std::string service_domain(ModuleContext& m) {
 }
 
 void register_texts(Texts& t) {
-    auto both = [&t](std::string_view key, std::string en, std::string de) {
-        t.set("en", key, std::move(en));
-        t.set("de", key, std::move(de));
-    };
-    both("muc-invite", "{inviter} invites you to the room {room}.",
-         "{inviter} lädt dich in den Raum {room} ein.");
-    both("muc-create-refused", "Rooms on this service are created by its staff.",
-         "Räume dieses Dienstes werden von seinem Team angelegt.");
-    both("muc-members-only", "This room is for its members only.",
-         "Dieser Raum ist nur für seine Mitglieder.");
-    both("muc-voice-request", "An occupant asks for voice.", "Jemand im Raum bittet um Rederecht.");
-    both("muc-register-request",
-         "{jid} asks to become a member of {room} (nick: {nick}). Answer with the form, or "
-         "make them a member in the room's settings.",
-         "{jid} möchte Mitglied in {room} werden (Name: {nick}). Antworte mit dem Formular "
-         "oder nimm die Person in den Raumeinstellungen als Mitglied auf.");
-    both("muc-register-pending",
-         "Your request was sent to the room's admins. You can enter once they have admitted you.",
-         "Deine Anfrage ist bei den Admins des Raums. Du kannst eintreten, sobald sie dich "
-         "aufgenommen haben.");
-    both("muc-register-accepted", "You are now a member of {room}.",
-         "Du bist jetzt Mitglied in {room}.");
-    both("muc-register-declined", "Your request to join {room} was declined.",
-         "Deine Anfrage für {room} wurde abgelehnt.");
+    t.set_en_de("muc-invite", "{inviter} invites you to the room {room}.",
+                "{inviter} lädt dich in den Raum {room} ein.");
+    t.set_en_de("muc-create-refused", "Rooms on this service are created by its staff.",
+                "Räume dieses Dienstes werden von seinem Team angelegt.");
+    t.set_en_de("muc-members-only", "This room is for its members only.",
+                "Dieser Raum ist nur für seine Mitglieder.");
+    t.set_en_de("muc-voice-request", "An occupant asks for voice.",
+                "Jemand im Raum bittet um Rederecht.");
+    t.set_en_de("muc-register-request",
+                "{jid} asks to become a member of {room} (nick: {nick}). Answer with the form, or "
+                "make them a member in the room's settings.",
+                "{jid} möchte Mitglied in {room} werden (Name: {nick}). Antworte mit dem Formular "
+                "oder nimm die Person in den Raumeinstellungen als Mitglied auf.");
+    t.set_en_de(
+        "muc-register-pending",
+        "Your request was sent to the room's admins. You can enter once they have admitted you.",
+        "Deine Anfrage ist bei den Admins des Raums. Du kannst eintreten, sobald sie dich "
+        "aufgenommen haben.");
+    t.set_en_de("muc-register-accepted", "You are now a member of {room}.",
+                "Du bist jetzt Mitglied in {room}.");
+    t.set_en_de("muc-register-declined", "Your request to join {room} was declined.",
+                "Deine Anfrage für {room} wurde abgelehnt.");
 }
 
 }  // namespace
@@ -75,8 +73,8 @@ Service::Service(ModuleContext& m)
     // ghost occupant stays behind.
     auto closed = server_.session_closed.connect([this](Session& s) { session_gone(s.jid()); });
     m.own_connection([&s = server_, closed] { s.session_closed.disconnect(closed); });
-    auto deleted = server_.user_deleted.connect(
-        [this](const std::string& local) { account_deleted(local); });
+    auto deleted =
+        server_.user_deleted.connect([this](const std::string& local) { account_deleted(local); });
     m.own_connection([&s = server_, deleted] { s.user_deleted.disconnect(deleted); });
     server_.provide<MucService>(this);
     m.log().info("muc: serving ", domain_, " with ", rooms_.size(), " stored room(s)");
@@ -304,9 +302,8 @@ Flow Service::on_presence(StanzaEvent& e) {
         return Flow::Continue;
     }
     const auto type = e.type();
-    if (e.to.local().empty() || type == "error" || type == "probe" ||
-        type == "subscribe" || type == "subscribed" || type == "unsubscribe" ||
-        type == "unsubscribed") {
+    if (e.to.local().empty() || type == "error" || type == "probe" || type == "subscribe" ||
+        type == "subscribed" || type == "unsubscribe" || type == "unsubscribed") {
         return Flow::Stop;  // nothing for the service itself; errors are never answered
     }
     if (e.to.resource().empty()) {
@@ -437,7 +434,8 @@ void Service::service_iq(StanzaEvent& e) {
             .attr("name", "Rooms");
         for (auto f : {haven::ns::disco_info, haven::ns::disco_items, ns::muc, haven::ns::ping,
                        ns::occupant_id, ns::self_ping}) {
-            q.add(Element("feature", std::string(haven::ns::disco_info))).attr("var", std::string(f));
+            q.add(Element("feature", std::string(haven::ns::disco_info)))
+                .attr("var", std::string(f));
         }
         e.reply(std::move(result));
         return;
@@ -502,8 +500,8 @@ void Service::room_disco_info(StanzaEvent& e, const Room& room) {
     }
     // A members-only room tells outsiders that it exists and what it is, not who is inside
     // or what they talk about.
-    const bool insider = !c.members_only ||
-                         rank(room.affiliation(e.from.bare())) >= rank(Affiliation::Member);
+    const bool insider =
+        !c.members_only || rank(room.affiliation(e.from.bare())) >= rank(Affiliation::Member);
     query.add(room_info_form(room, insider));
     for (const auto& [handle, provider] : info_providers_) {
         if (auto form = provider(room.jid(), e.from, e.lang())) {

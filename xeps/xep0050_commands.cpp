@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "server/core/module.hpp"
+#include "server/core/random_id.hpp"
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/xmpp/namespaces.hpp"
@@ -158,13 +159,7 @@ private:
         auto& out = result.add(Element("command", std::string(ns::commands)));
         out.attr("node", it->first);
         if (sessionid.empty()) {
-            unsigned char raw[8];
-            randombytes_buf(raw, sizeof raw);
-            static const char hex[] = "0123456789abcdef";
-            for (unsigned char c : raw) {
-                sessionid.push_back(hex[c >> 4]);
-                sessionid.push_back(hex[c & 15]);
-            }
+            sessionid = random_hex(8);
         }
         out.attr("sessionid", sessionid);
         if (action == "cancel") {

@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 
+#include "server/core/random_id.hpp"
 #include "server/xml/stream_parser.hpp"
 #include "server/xmpp/namespaces.hpp"
 
@@ -27,17 +28,7 @@ bool mentions(const Element& e, const std::vector<std::string>& jids) {
 
 }  // namespace
 
-std::string random_id() {
-    unsigned char raw[8];
-    randombytes_buf(raw, sizeof raw);
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : raw) {
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 15]);
-    }
-    return out;
-}
+std::string random_id() { return random_hex(8); }
 
 std::string trim(std::string_view s) {
     auto first = s.find_first_not_of(" \t\r\n");

@@ -15,6 +15,7 @@
 #include "modules/groups/meeting_store.hpp"
 #include "modules/peersupport/peersupport.hpp"
 #include "server/core/module.hpp"
+#include "server/core/random_id.hpp"
 #include "server/core/server.hpp"
 #include "server/core/session_registry.hpp"
 #include "server/xmpp/namespaces.hpp"
@@ -47,15 +48,7 @@ std::string read_secret(const std::string& path) {
     return s;
 }
 
-std::string random_id() {
-    unsigned char b[5];
-    randombytes_buf(b, sizeof b);
-    char out[11];
-    for (std::size_t i = 0; i < sizeof b; ++i) {
-        std::snprintf(out + 2 * i, 3, "%02x", b[i]);
-    }
-    return out;
-}
+std::string random_id() { return random_hex(5); }
 
 void register_texts(Texts& t) {
     t.set_en_de("groups-next", "Next meeting: {title}, {when} ({zone}).",

@@ -324,6 +324,9 @@ private:
 };
 
 std::unique_ptr<Roster> load(ModuleContext& m) {
+    // XEP-0237 §2.1: roster versioning, answered by this module's 'ver' handling.
+    m.add_stream_extension(
+        stream_feature(StreamStage::AfterAuth, Element("ver", std::string(ns::roster_ver))));
     return std::make_unique<Roster>(m);
 }
 

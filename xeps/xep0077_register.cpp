@@ -66,9 +66,13 @@ public:
           window_(std::chrono::seconds(m.opt_int("window_s"))) {
         if (server_.config().get_bool("registration", "enabled")) {
             // Not hooked when disabled: the c2s session then answers <service-unavailable/>
-            // (XEP-0077 §3.1), and it also leaves the stream feature out.
+            // (XEP-0077 §3.1), and no stream feature is offered.
             m.hook("iq-unauthenticated/" + std::string(ns::register_),
                    [this](StanzaEvent& ev) { return unauthenticated(ev); });
+            // XEP-0077 §4: the stream feature, where the stream may register (not on a
+            // cleartext stream while TLS is required: the c2s session asks only then).
+            m.add_stream_extension(stream_feature(
+                StreamStage::BeforeAuth, Element("register", std::string(ns::register_feature))));
             m.every(std::chrono::minutes(1), [this] { prune(); });
         }
         // Cancelling an account (§3.2) deletes it on the loop: a lock answers type wait (the

@@ -17,6 +17,7 @@
 #include "server/core/event_bus.hpp"
 #include "server/core/log.hpp"
 #include "server/core/router.hpp"
+#include "server/core/stream_extension.hpp"
 
 namespace haven {
 
@@ -82,6 +83,8 @@ public:
     void add_feature(std::string feature);
     // Announced in the disco#info of every local account's bare JID.
     void add_account_feature(std::string feature);
+    // Stream features and top-level elements of client streams (server/core/stream_extension.hpp).
+    void add_stream_extension(StreamExtension extension);
 
     // Options from the module's own section ([<module name>] key).
     bool opt_bool(std::string_view key) const;
@@ -104,6 +107,7 @@ private:
     std::vector<HookId> hooks_;
     std::vector<std::string> features_;
     std::vector<std::string> account_features_;
+    std::vector<std::uint64_t> stream_extensions_;
     struct Ticker {
         Ticker(boost::asio::io_context& io, const Logger& l, std::chrono::milliseconds i,
                std::function<void()> f)

@@ -45,6 +45,14 @@ std::vector<OptionSpec> core_options() {
         opt_int("c2s", "hibernate_after_s", 10, 0, 86400,
                 "Seconds without input after which a logged-in connection frees its XML parser "
                 "and TLS cipher state (rebuilt on its next input); 0 never."),
+        opt_int("c2s", "ping_interval_s", 45, 0, 86400,
+                "Seconds without input after which the server pings a logged-in client "
+                "(XEP-0199), so a connection that died without a word (a phone that lost its "
+                "network) is found within ping_interval_s + ping_timeout_s; 0 never."),
+        opt_int("c2s", "ping_timeout_s", 20, 1, 3600,
+                "Seconds a client has to answer that ping (anything it sends counts) before "
+                "its connection is dropped: the session then waits for a resumption "
+                "(XEP-0198) or ends."),
         opt_int("c2s", "write_batch_turns", 6, 1, 16,
                 "Event-loop turns that output waits for more stanzas to the same connection, so "
                 "they leave in one write. An idle loop turns in microseconds, so this only delays "
@@ -100,8 +108,6 @@ std::vector<OptionSpec> core_options() {
         opt_int("storage", "write_queue_bytes", 16 * 1024 * 1024, 1024 * 1024,
                 1024 * 1024 * 1024, "Bytes of offline messages held in memory while the "
                 "database is locked."),
-        opt_bool("registration", "enabled", false,
-                 "Allow in-band registration (XEP-0077) over TLS."),
         opt_string("log", "level", "info", "Log level.", {"debug", "info", "warn", "error"}),
         opt_bool("log", "addresses", false,
                  "Log client IP addresses (off: addresses of help seekers are sensitive)."),
@@ -371,6 +377,10 @@ void ModuleContext::release() {
     };
     remove(server_.features(), features_);
     remove(server_.account_features(), account_features_);
+    for (auto id : stream_extensions_) {
+        server_.stream_extensions().remove(id);
+    }
+    stream_extensions_.clear();
     timers_.clear();
     hooks_.clear();
     disconnects_.clear();
@@ -379,6 +389,10 @@ void ModuleContext::release() {
 }
 
 const Logger& ModuleContext::log() const { return server_.log(); }
+
+void ModuleContext::add_stream_extension(StreamExtension extension) {
+    stream_extensions_.push_back(server_.stream_extensions().add(std::move(extension)));
+}
 
 void ModuleContext::hook(std::string_view event, StanzaHandler handler, int priority) {
     hooks_.push_back(server_.bus().hook(event, priority, std::move(handler)));

@@ -23,6 +23,7 @@
 #include "server/core/module.hpp"
 #include "server/core/router.hpp"
 #include "server/core/session_registry.hpp"
+#include "server/core/stream_extension.hpp"
 #include "server/core/texts.hpp"
 
 namespace haven {
@@ -99,6 +100,8 @@ public:
     // Disco features of the server and of account bare JIDs (XEP-0030).
     std::vector<std::string>& features() { return features_; }
     std::vector<std::string>& account_features() { return account_features_; }
+    // What modules add to client streams (stream features, their own top-level elements).
+    StreamExtensions& stream_extensions() { return stream_extensions_; }
 
     // CPU-heavy work (PBKDF2) off the event loop; `done` runs back on the core executor.
     void offload(std::function<void()> work, std::function<void()> done);
@@ -163,6 +166,7 @@ private:
     AdminCommands admin_;
     std::vector<std::string> features_;
     std::vector<std::string> account_features_;
+    StreamExtensions stream_extensions_;
     std::unordered_map<std::type_index, void*> services_;
     std::set<std::string, std::less<>> service_domains_;
     boost::asio::thread_pool pool_{2};

@@ -6,7 +6,9 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
+#include "server/core/stream_extension.hpp"
 #include "server/xml/element.hpp"
 #include "server/xmpp/jid.hpp"
 
@@ -36,15 +38,42 @@ public:
     std::optional<Element> presence; // last broadcast available presence
     std::unordered_set<std::string> directed_to; // full/bare JIDs that got directed presence
 
+    // Filters a stream extension installed on this session (XEP-0198 keeps what it sent).
+    void add_filter(std::unique_ptr<StreamFilter> filter) { filters_.push_back(std::move(filter)); }
+    template <class T>
+    T* filter() const {
+        for (const auto& f : filters_) {
+            if (auto* t = dynamic_cast<T*>(f.get())) {
+                return t;
+            }
+        }
+        return nullptr;
+    }
+
 protected:
     explicit Session(std::uint64_t id) : id_(id) {}
     void set_jid(Jid jid) { jid_ = std::move(jid); }
     void set_lang(std::string lang) { lang_ = std::move(lang); }
+    std::vector<std::unique_ptr<StreamFilter>>& filters() { return filters_; }
+    // Resumption (ClientStream::take_over): this session continues `old`, which keeps nothing.
+    // The language stays this stream's own: it is what the client asks for now.
+    void adopt(Session& old) {
+        id_ = old.id_;
+        jid_ = old.jid_;
+        available = old.available;
+        interested = old.interested;
+        priority = old.priority;
+        presence = std::move(old.presence);
+        directed_to = std::move(old.directed_to);
+        filters_ = std::move(old.filters_);
+        old.filters_.clear();
+    }
 
 private:
     std::uint64_t id_;
     Jid jid_;
     std::string lang_;
+    std::vector<std::unique_ptr<StreamFilter>> filters_;
 };
 
 using SessionPtr = std::shared_ptr<Session>;

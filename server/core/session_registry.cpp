@@ -35,6 +35,19 @@ void SessionRegistry::unbind(const Session& session) {
     }
 }
 
+void SessionRegistry::replace(const Session& old, const SessionPtr& now) {
+    auto it = by_user_.find(old.jid().local());
+    if (it == by_user_.end()) {
+        return;
+    }
+    for (auto& s : it->second) {
+        if (s.get() == &old) {
+            s = now;
+            return;
+        }
+    }
+}
+
 Session* SessionRegistry::find(const Jid& full) const {
     auto it = by_user_.find(full.local());
     if (it == by_user_.end()) {

@@ -17,6 +17,8 @@ public:
     // was taken (RFC 6120 §7.7.2.2: the server terminates the old session with <conflict/>).
     SessionPtr bind(const SessionPtr& session);
     void unbind(const Session& session);
+    // Puts `now` where `old` was (XEP-0198 resumption: the same resource, a new stream).
+    void replace(const Session& old, const SessionPtr& now);
 
     Session* find(const Jid& full) const;
     // All bound sessions of an account (empty when offline).

@@ -116,11 +116,69 @@ void C2sSession::send(const Element& stanza) {
     }
     serial_.clear();
     xml::serialize_to(serial_, stanza, ns::client);
-    transport_.send(serial_);
+    const bool written = state_ != State::Detached;
+    if (written) {
+        transport_.send(serial_);
+    }
+    for (const auto& f : filters()) {
+        f->sent(stanza, serial_, written);
+    }
+}
+
+void C2sSession::send_nonza(const Element& nonza) {
+    if (state_ == State::Closed || state_ == State::Closing || state_ == State::Detached) {
+        return;
+    }
+    // Its own buffer: a filter may send a nonza while serial_ holds the stanza it is given.
+    std::string out;
+    xml::serialize_to(out, nonza, ns::client);
+    transport_.send(out);
+}
+
+void C2sSession::send_serialised(std::string_view bytes) {
+    if (state_ == State::Closed || state_ == State::Closing || state_ == State::Detached) {
+        return;
+    }
+    transport_.send(bytes);
+}
+
+bool C2sSession::take_over(Session& old_session) {
+    auto* old = dynamic_cast<C2sSession*>(&old_session);
+    if (old == nullptr || old == this || state_ != State::Authenticated || !old->bound() ||
+        old->left_registry_ || old->jid().local() != localpart_) {
+        return false;
+    }
+    auto keep = old->shared_from_this();  // the registry's reference goes below
+    adopt(*old);
+    server_.sessions().replace(*old, shared_from_this());
+    // The old stream is this one now: it leaves without session_closed (no unavailable
+    // presence, rooms keep the occupant). Its connection may still look alive, if the client
+    // saw it die before we did: it ends without a word (its peer is gone or moved on).
+    old->left_registry_ = true;
+    if (old->state_ != State::Detached && old->state_ != State::Closed) {
+        old->state_ = State::Closing;
+        old->transport_.close_now("resumed on another connection");
+    }
+    old->state_ = State::Closed;
+    old->deadline_.cancel();
+    state_ = State::Active;
+    deadline_.cancel();  // the login deadline is done
+    last_input_ = std::chrono::steady_clock::now();
+    arm_idle_check();
+    server_.log().debug("c2s ", id(), ": resumed on a new connection");
+    return true;
 }
 
 void C2sSession::close(std::string_view condition, std::string_view text) {
     if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    if (state_ == State::Detached) {
+        // No connection to tell: the session just ends (its resumption window closed, the
+        // account was deleted, or a new login took the resource).
+        state_ = State::Closed;
+        deadline_.cancel();
+        leave_registry();
         return;
     }
     if (!condition.empty()) {
@@ -141,6 +199,10 @@ void C2sSession::close(std::string_view condition, std::string_view text) {
 
 void C2sSession::abort(std::string_view reason) {
     if (state_ == State::Closed) {
+        return;
+    }
+    if (state_ == State::Detached) {
+        close();
         return;
     }
     state_ = State::Closing;
@@ -166,6 +228,10 @@ void C2sSession::arm_close_deadline() {
 
 void C2sSession::stream_error(std::string_view condition, std::string_view text) {
     if (state_ == State::Closed || state_ == State::Closing) {
+        return;
+    }
+    if (state_ == State::Detached) {
+        close();
         return;
     }
     server_.log().info("c2s ", id(), ": stream error ", condition);
@@ -211,8 +277,9 @@ void C2sSession::on_transport_data(std::string_view data) {
         // stream (and plaintext after <starttls/> must never be processed, RFC 6120 §5.3.3).
         parser_.reset();
     }
-    if (state_ == State::Active && !idle_check_armed_) {
-        arm_idle_check();  // woken up after hibernating
+    if (state_ == State::Active && (!idle_check_armed_ || idle_released_)) {
+        idle_released_ = false;
+        arm_idle_check();  // woken up after hibernating: the next release is due from now
     }
 }
 
@@ -230,15 +297,40 @@ std::chrono::seconds C2sSession::hibernate_after() const {
     return std::chrono::seconds(server_.config().get_int("c2s", "hibernate_after_s"));
 }
 
+namespace {
+struct KeepaliveTimes {
+    std::chrono::seconds interval;  // quiet time before we ping; 0: never
+    std::chrono::seconds timeout;   // time the client has to answer
+};
+KeepaliveTimes keepalive(const config::Config& c) {
+    return {std::chrono::seconds(c.get_int("c2s", "ping_interval_s")),
+            std::chrono::seconds(c.get_int("c2s", "ping_timeout_s"))};
+}
+}  // namespace
+
 void C2sSession::arm_idle_check() {
     // One timer per session, re-armed when it fires rather than on every read: a busy session
-    // costs a timer wake-up every few seconds, a sleeping one none at all.
+    // costs a timer wake-up every few seconds, a sleeping one one per ping interval.
     const auto after = hibernate_after();
-    if (after.count() == 0) {
+    const auto ka = keepalive(server_.config());
+    std::optional<std::chrono::steady_clock::time_point> due;
+    auto consider = [&due](std::chrono::steady_clock::time_point t) {
+        if (!due || t < *due) {
+            due = t;
+        }
+    };
+    if (after.count() > 0 && !idle_released_) {
+        consider(last_input_ + after);
+    }
+    if (ka.interval.count() > 0) {
+        const bool waiting = ping_sent_ > last_input_;
+        consider(waiting ? ping_sent_ + ka.timeout : last_input_ + ka.interval);
+    }
+    if (!due) {
         return;
     }
     idle_check_armed_ = true;
-    deadline_.expires_at(last_input_ + after);
+    deadline_.expires_at(*due);
     deadline_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
         if (ec) {
             return;
@@ -254,11 +346,23 @@ void C2sSession::idle_check() {
     if (state_ != State::Active) {
         return;
     }
-    const auto after = hibernate_after();
-    if (after.count() == 0) {
-        return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto ka = keepalive(server_.config());
+    if (ka.interval.count() > 0) {
+        // A phone that lost its network sends no FIN: without an answer to a ping the
+        // connection is dead, and the session detaches (XEP-0198) or ends, so messages go to
+        // a resumption queue or offline storage instead of into a socket nobody reads.
+        if (ping_sent_ > last_input_ && now >= ping_sent_ + ka.timeout) {
+            server_.log().debug("c2s ", id(), ": no answer to a keepalive ping");
+            transport_.close_now("no answer to a keepalive ping");
+            return;
+        }
+        if (ping_sent_ <= last_input_ && now >= last_input_ + ka.interval) {
+            send_ping();
+        }
     }
-    if (std::chrono::steady_clock::now() < last_input_ + after) {
+    const auto after = hibernate_after();
+    if (after.count() == 0 || idle_released_ || now < last_input_ + after) {
         arm_idle_check();  // input since: wait until a whole period has passed without any
         return;
     }
@@ -269,17 +373,46 @@ void C2sSession::idle_check() {
     const bool parser_freed = parser_.hibernate();
     transport_.release_idle();
     std::string().swap(serial_);
+    idle_released_ = true;
     server_.log().debug("c2s ", id(), ": idle, released ",
                         parser_freed ? "parser and buffers" : "buffers (stanza in progress)");
+    arm_idle_check();  // the keepalive, if any, is still due
+}
+
+void C2sSession::send_ping() {
+    // XEP-0199 §4.1: every client answers an IQ get (with a result or an error), so any
+    // answer proves the connection alive; it arrives as input and resets last_input_.
+    ping_sent_ = std::chrono::steady_clock::now();
+    Element iq("iq", std::string(ns::client));
+    iq.attr("type", "get").attr("id", "keepalive-" + random_token(8));
+    iq.attr("from", server_.domain()).attr("to", jid().str());
+    iq.add(Element("ping", std::string(ns::ping)));
+    send(iq);
 }
 
 void C2sSession::on_transport_closed(std::string_view reason) {
-    state_ = State::Closed;
     deadline_.cancel();
     unauthenticated_.release();
     handshake_.release();
+    if (state_ == State::Active && !left_registry_ && keep_detached()) {
+        // The client vanished without closing its stream: a filter (XEP-0198 resumption)
+        // keeps the session bound until it is resumed or its window ends.
+        state_ = State::Detached;
+        idle_check_armed_ = false;
+        server_.log().debug("c2s ", id(), ": connection lost (", reason, "), session kept");
+        return;
+    }
+    state_ = State::Closed;
     server_.log().debug("c2s ", id(), ": closed (", reason, ")");
     leave_registry();
+}
+
+bool C2sSession::keep_detached() {
+    bool keep = false;
+    for (const auto& f : filters()) {
+        keep = f->keep_detached(*this) || keep;
+    }
+    return keep;
 }
 
 void C2sSession::leave_registry() {
@@ -299,6 +432,17 @@ void C2sSession::leave_registry() {
         } catch (const std::exception& e) {
             // Every module saw the event (Signal::emit); the session is gone either way.
             server_.log().error("c2s ", id(), ": session_closed handler failed: ", e.what());
+        }
+        // After session_closed: what a filter still holds (XEP-0198's unacknowledged
+        // messages) is routed again, to the account's other resources or offline storage.
+        auto filters = std::move(this->filters());
+        this->filters().clear();
+        for (const auto& f : filters) {
+            try {
+                f->ended(*this);
+            } catch (const std::exception& e) {
+                server_.log().error("c2s ", id(), ": stream filter failed at the end: ", e.what());
+            }
         }
     }
 }
@@ -394,18 +538,22 @@ void C2sSession::send_features() {
                 auto& cbs = features.add(Element("sasl-channel-binding", std::string(ns::sasl_cb)));
                 cbs.add(Element("channel-binding", std::string(ns::sasl_cb))).attr("type", cb->type);
             }
-            if (server_.config().get_bool("registration", "enabled")) {
-                features.add(Element("register", std::string(ns::register_feature)));
-            }
+            server_.stream_extensions().for_each([&](const StreamExtension& ext) {
+                if (ext.features) {
+                    ext.features(*this, StreamStage::BeforeAuth, features);
+                }
+            });
         }
         state_ = State::Negotiating;
     } else {
         features.add(Element("bind", std::string(ns::bind)));
         auto& sess = features.add(Element("session", std::string(ns::session)));
         sess.add(Element("optional", std::string(ns::session)));
-        features.add(Element("sub", std::string(ns::presence_pre_approval)));
-        // XEP-0237: the roster module answers 'ver' requests.
-        features.add(Element("ver", std::string(ns::roster_ver)));
+        server_.stream_extensions().for_each([&](const StreamExtension& ext) {
+            if (ext.features) {
+                ext.features(*this, StreamStage::AfterAuth, features);
+            }
+        });
         state_ = State::Authenticated;
     }
     serial_.clear();
@@ -493,6 +641,12 @@ bool C2sSession::handle_negotiation(Element& stanza) {
             plain_pending_ = false;
             sasl_failure("aborted");
             return true;
+        }
+    }
+    if (state_ == State::Authenticated && ns != ns::client) {
+        if (const auto* ext = server_.stream_extensions().for_ns(ns)) {
+            ext->nonza(*this, stanza);  // XEP-0198 <resume/> (or an <enable/> too early)
+            return state_ == State::Authenticated || state_ == State::Active;
         }
     }
     if (stanza.name() == "iq" && ns == ns::client) {
@@ -800,6 +954,10 @@ void C2sSession::handle_bind(const Element& iq) {
 
 void C2sSession::handle_active(Element&& stanza) {
     if (stanza.ns() != ns::client) {
+        if (const auto* ext = server_.stream_extensions().for_ns(stanza.ns())) {
+            ext->nonza(*this, stanza);  // XEP-0198 <r/>, <a/>, <enable/>
+            return;
+        }
         stream_error("unsupported-stanza-type");
         return;
     }
@@ -807,6 +965,9 @@ void C2sSession::handle_active(Element&& stanza) {
     if (kind == StanzaKind::Other) {
         stream_error("unsupported-stanza-type");
         return;
+    }
+    for (const auto& f : filters()) {
+        f->received(stanza);  // XEP-0198 counts every stanza, whatever becomes of it
     }
     if (auto from = stanza.attr("from"); !from.empty()) {
         // RFC 6120 §8.1.2.1: a client may only use its own full or bare JID.

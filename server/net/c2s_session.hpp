@@ -30,7 +30,10 @@ struct C2sOptions {
     ConnectionGate* gate = nullptr;  // the loop's caps before login; null = no caps
 };
 
-class C2sSession final : public Session, private TransportHandler, private xml::StreamHandler {
+class C2sSession final : public Session,
+                         public ClientStream,
+                         private TransportHandler,
+                         private xml::StreamHandler {
 public:
     C2sSession(Server& server, boost::asio::ip::tcp::socket socket, C2sOptions options,
                LoopShared shared, std::uint64_t id);
@@ -50,8 +53,19 @@ public:
     static constexpr std::chrono::seconds close_grace{5};
 
     // Whether the stream is encrypted and authenticated (for modules such as registration).
-    bool secure() const { return transport_.is_tls(); }
+    bool secure() const override { return transport_.is_tls(); }
     bool authenticated() const { return authenticated_; }
+
+    // ClientStream (what stream extensions see)
+    Session& session() override { return *this; }
+    const std::string& account() const override { return localpart_; }
+    bool active() const override { return state_ == State::Active || state_ == State::Detached; }
+    void send_nonza(const Element& nonza) override;
+    void send_serialised(std::string_view bytes) override;
+    void fail(std::string_view condition, std::string_view text = {}) override {
+        stream_error(condition, text);
+    }
+    bool take_over(Session& old) override;
 
 private:
     enum class State {
@@ -61,6 +75,7 @@ private:
         Authenticating,  // a SASL exchange is running
         Authenticated,   // SASL done; expecting bind
         Active,          // resource bound; stanzas are routed
+        Detached,        // bound, but the connection is gone: kept for a resumption (XEP-0198)
         Closing,
         Closed,
     };
@@ -91,6 +106,8 @@ private:
     std::chrono::seconds hibernate_after() const;  // [c2s] hibernate_after_s; 0 = never
     void arm_idle_check();
     void idle_check();
+    void send_ping();
+    bool keep_detached();
     void leave_registry();
     void write_raw(std::string_view data);
     std::vector<std::string> offered_mechanisms() const;
@@ -116,7 +133,9 @@ private:
     std::unique_ptr<PendingPlain> plain_;
     bool in_feed_ = false;  // inside parser_.feed(): a restart must wait until it returns
     bool idle_check_armed_ = false;   // deadline_ is the idle check (in State::Active)
+    bool idle_released_ = false;      // parser and buffers given back since the last input
     std::chrono::steady_clock::time_point last_input_{};  // for the idle check
+    std::chrono::steady_clock::time_point ping_sent_{};   // our last keepalive ping
     std::string localpart_;                       // after SASL
     std::unique_ptr<auth::ScramServer> scram_;    // during a SCRAM exchange
     std::string remote_;                          // peer address, only for throttling/logs

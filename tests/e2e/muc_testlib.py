@@ -190,13 +190,25 @@ class Client:
     matched, so waiting for one thing never loses another. .log keeps every stanza that
     arrived, taken or not (for "never saw X" checks)."""
 
-    def __init__(self, srv: TestServer, local: str, resource: str, presence: bool = True):
+    def __init__(self, srv: TestServer, local: str, resource: str, presence: bool = True,
+                 bind: bool = True):
+        """bind=False stops after SASL and the stream restart (.features holds the offered
+        features), for a test that resumes a session (XEP-0198) or binds itself."""
         self.srv = srv
         self.local = local
         self.bare = jid(local)
         self.rs = RawStream(srv.c2s_port, timeout=10)
-        self.jid = self.rs.login(local, PASSWORD, resource=resource, timeout=10)
-        if self.jid is None:
+        self.features = None
+        if bind:
+            self.jid = self.rs.login(local, PASSWORD, resource=resource, timeout=10)
+        else:
+            self.jid = None
+            if (self.rs.open_stream(timeout=10) is not None
+                    and self.rs.starttls(timeout=10) is not None
+                    and self.rs.sasl_plain(local, PASSWORD, timeout=10)):
+                self.features = self.rs.open_stream(timeout=10)
+            presence = False
+        if self.jid is None and self.features is None:
             self.rs.close()
             raise AssertionError("login of %s failed; log tail:\n%s" % (local, srv.log_tail()))
         self.queue: List[ET.Element] = []

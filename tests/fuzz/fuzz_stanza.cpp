@@ -1,6 +1,7 @@
 // Fuzz harness: stanzas through the real router with every compiled-in module loaded (all of
 // xeps/ and modules/), the peer-support policy on with roles, and a functional address with
-// staff, and a group room (modules/groups) owned by sam. The input is the body of a client stream; each stanza the parser delivers is routed as
+// staff, and a group room (modules/groups) owned by sam. Top-level elements of other
+// namespaces go to the stream extensions (XEP-0198 stream management), as on a c2s stream. The input is the body of a client stream; each stanza the parser delivers is routed as
 // if the fake session of one logged-in user had sent it, and everything the server sends to
 // any session is serialised as the c2s session would.
 //
@@ -204,7 +205,18 @@ public:
         if (++count_ > max_stanzas) {
             return false;  // bounds one input's work
         }
+        if (stanza.ns() != ns::client) {
+            // A top-level element of a stream extension (XEP-0198 <enable/>, <r/>, <a/>,
+            // <resume/>), handled as the c2s session hands it over.
+            if (const auto* ext = w_.server->stream_extensions().for_ns(stanza.ns())) {
+                ext->nonza(origin_, stanza);
+                w_.poll();
+                w_.drain();
+            }
+            return true;
+        }
         if (c2s_would_route(stanza, origin_)) {
+            origin_.received(stanza);
             w_.server->router().from_session(origin_, std::move(stanza));
             w_.poll();
             w_.drain();
@@ -259,6 +271,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The sender goes away: unavailable presence, carbons, functional-address bookkeeping.
     w.server->sessions().unbind(*origin);
     w.server->session_closed.emit(*origin);
+    origin->end_filters();  // XEP-0198: what it never acknowledged is routed again
     w.poll();
     w.drain();
     return 0;

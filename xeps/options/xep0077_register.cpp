@@ -4,6 +4,8 @@
 
 HAVEN_MODULE_OPTIONS(
     inband_register, "XEP-0077: In-Band Registration",
+    haven::config::opt_bool("registration", "enabled", false,
+                            "Allow in-band registration (XEP-0077) over TLS."),
     haven::config::opt_int("inband_register", "max_per_window", 10, 0, 1000000,
                            "Registration attempts (successful or not) per window, "
                            "server-wide (0: no limit). [registration] enabled switches "

@@ -132,6 +132,9 @@ void Presence::send_unavailable_of(std::string_view local, const std::string& to
 }
 
 std::unique_ptr<Presence> load_module(ModuleContext& m) {
+    // RFC 6121 §3.4: subscription pre-approval, which the subscription handling honours.
+    m.add_stream_extension(stream_feature(
+        StreamStage::AfterAuth, Element("sub", std::string(ns::presence_pre_approval))));
     return std::make_unique<Presence>(m);
 }
 

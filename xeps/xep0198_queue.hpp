@@ -44,6 +44,11 @@ public:
         acked_ = h;
         return Ack::Ok;
     }
+    // Whether ack(h) would be accepted (checked before a resumption commits to anything).
+    bool acceptable(std::uint32_t h) const {
+        const std::uint32_t newly = h - acked_;
+        return newly <= items_.size() || acked_ - h < (1u << 31);
+    }
     // The count the peer should report once it has handled everything sent so far.
     std::uint32_t sent_count() const { return acked_ + static_cast<std::uint32_t>(items_.size()); }
     std::uint32_t acked() const { return acked_; }

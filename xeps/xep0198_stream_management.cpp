@@ -1,10 +1,12 @@
 // XEP-0198 Stream Management: acknowledgements, resumption after a lost connection, and what
 // becomes of stanzas a client never acknowledged (routed again: other resources or offline).
+#include <algorithm>
 #include <charconv>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -49,15 +51,22 @@ std::optional<std::uint32_t> parse_h(std::string_view s) {
     return v;
 }
 
-// What the session ending should route again: messages a person would miss. Not groupchat
-// (the room's history has them), not errors, not carbon copies (the original went to the
-// resource it was for) and not the server's own keepalives.
-bool reroutable(const Element& stanza) {
+// What the session ending should route again: messages a person would miss (not groupchat:
+// the room's history has them; not errors; not carbon copies, whose original went to the
+// resource it was for), and requests, so that their senders get an error instead of waiting
+// forever (not the server's own keepalive pings).
+bool reroutable(const Element& stanza, std::string_view server_domain) {
+    if (stanza.name() == "iq") {
+        auto type = stanza.attr("type");
+        return (type == "get" || type == "set") && stanza.attr("from") != server_domain;
+    }
     if (stanza.name() != "message") {
         return false;
     }
     auto type = stanza.attr("type");
-    return type != "groupchat" && type != "error" && stanza.child_ns(ns_carbons) == nullptr;
+    // <private xmlns='urn:xmpp:carbons:2'/> marks an ordinary message: only the wrappers count.
+    return type != "groupchat" && type != "error" && !stanza.child("sent", ns_carbons) &&
+           !stanza.child("received", ns_carbons);
 }
 
 class StreamManagement;
@@ -93,6 +102,7 @@ public:
         }
     }
     std::uint32_t inbound() const { return inbound_; }
+    bool ending() const { return ending_; }
     const UnackedQueue& queue() const { return queue_; }
     const std::string& token() const { return token_; }
     void request_ack();
@@ -118,8 +128,11 @@ public:
           resume_timeout_(
               std::chrono::seconds(server_.config().get_int("c2s", "resume_timeout_s"))),
           max_stanzas_(static_cast<std::size_t>(server_.config().get_int("c2s", "sm_max_unacked"))),
-          max_bytes_(
-              static_cast<std::size_t>(server_.config().get_int("c2s", "sm_max_unacked_bytes"))) {
+          // Resending goes through the connection's send queue: never hold more than it takes,
+          // or a resumption would overflow it and end the session it just resumed.
+          max_bytes_(std::min(
+              static_cast<std::size_t>(server_.config().get_int("c2s", "sm_max_unacked_bytes")),
+              static_cast<std::size_t>(server_.config().get_int("limits", "max_send_queue_bytes")))) {
         m.add_stream_extension(
             {.ns = std::string(ns_sm),
              .features =
@@ -220,7 +233,11 @@ private:
         if (it != resumable_.end() && it->second.account == stream.account()) {
             old = it->second.session.lock();
         }
-        if (!old || !h) {
+        if (!h) {
+            stream.send_nonza(failed("bad-request"));
+            return;
+        }
+        if (!old) {
             // §5: an unknown or expired id. Someone else's id gets the same answer as an
             // unknown one, so ids reveal nothing about other accounts; only one's own
             // expired session tells the count it ended with.
@@ -233,7 +250,18 @@ private:
             return;
         }
         auto* state = old->filter<SmState>();
-        if (state == nullptr || !stream.take_over(*old)) {
+        if (state == nullptr || state->ending()) {
+            // Ending already (its queue overflowed): what it held is being routed again.
+            stream.send_nonza(failed("item-not-found", state ? std::optional(state->inbound())
+                                                             : std::nullopt));
+            return;
+        }
+        if (!state->queue().acceptable(*h)) {
+            // §5: an 'h' beyond what was sent; the session stays as it was, resumable.
+            stream.send_nonza(failed("undefined-condition", state->inbound()));
+            return;
+        }
+        if (!stream.take_over(*old)) {
             stream.send_nonza(failed("item-not-found"));
             return;
         }
@@ -245,10 +273,7 @@ private:
         auto resumed = sm("resumed");
         resumed.attr("previd", previd).attr("h", std::to_string(state->inbound()));
         stream.send_nonza(resumed);
-        if (!state->ack(*h)) {
-            stream.fail("undefined-condition", "handled-count-too-high");
-            return;
-        }
+        state->ack(*h);  // checked above
         // §5: what the client has not acknowledged is sent again, in order.
         state->resend(stream);
         if (state->queue().size() > 0) {
@@ -289,7 +314,7 @@ boost::asio::io_context& SmState::session_io(StreamManagement& module) {
 }
 
 void SmState::sent(const Element& stanza, std::string_view bytes, bool written) {
-    queue_.push(std::string(bytes), reroutable(stanza));
+    queue_.push(std::string(bytes), reroutable(stanza, module_.server().domain()));
     if (module_.over_limit(queue_)) {
         over_limit();
         return;
@@ -351,6 +376,9 @@ void SmState::ended(Session& session) {
     // XEP-0198 §5 business rules: unacknowledged stanzas are handled as if never delivered.
     // The session has left the registry, so a message to its full JID goes to the account's
     // other resources or to offline storage (RFC 6121 §8.5.3.2.1), never back here.
+    // On the next turn: the session may be ending because a new one binds its resource, and
+    // the messages must not reach that stream before its bind result does.
+    std::vector<Element> again;
     for (auto& item : queue_.take()) {
         if (!item.reroute) {
             continue;
@@ -359,9 +387,18 @@ void SmState::ended(Session& session) {
             if (stanza->attr("to").empty()) {
                 stanza->attr("to", session.jid().str());
             }
-            module_.server().router().route(std::move(*stanza));
+            again.push_back(std::move(*stanza));
         }
     }
+    if (again.empty()) {
+        return;
+    }
+    auto& server = module_.server();
+    boost::asio::post(server.io(), [&server, again = std::move(again)]() mutable {
+        for (auto& stanza : again) {
+            server.router().route(std::move(stanza));
+        }
+    });
 }
 
 std::unique_ptr<StreamManagement> load(ModuleContext& m) {

@@ -79,6 +79,9 @@ std::vector<OptionSpec> core_options() {
         opt_int("limits", "unauthenticated_timeout_s", 30, 1, 3600,
                 "Seconds a connection may take to authenticate and bind a resource."),
         opt_int("limits", "max_depth", 32, 4, 256, "Deepest XML nesting accepted in a stanza."),
+        opt_int("limits", "max_sessions_per_account", 10, 1, 1000,
+                "Sessions (bound resources) one account may have at once, those waiting for a "
+                "resumption included; binding one more ends the oldest."),
         opt_int("limits", "max_unauthenticated_per_address", 32, 1, 1000000,
                 "Connections from one address (IPv6: one /64) that have not logged in yet; more "
                 "are closed at once, before TLS."),

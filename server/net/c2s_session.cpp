@@ -399,6 +399,10 @@ void C2sSession::on_transport_closed(std::string_view reason) {
         // keeps the session bound until it is resumed or its window ends.
         state_ = State::Detached;
         idle_check_armed_ = false;
+        // Waiting costs only the filters' queue: the parser and buffers go now.
+        parser_.hibernate();
+        transport_.release_idle();
+        std::string().swap(serial_);
         server_.log().debug("c2s ", id(), ": connection lost (", reason, "), session kept");
         return;
     }
@@ -574,6 +578,7 @@ bool C2sSession::on_stanza(Element&& stanza) {
         case State::TlsHandshake:
             stream_error("not-authorized");
             return false;
+        case State::Detached:  // no connection, so no input
         case State::Closing:
         case State::Closed:
             return false;
@@ -930,6 +935,17 @@ void C2sSession::handle_bind(const Element& iq) {
     if (!full) {
         send(make_error(iq, "bad-request", "invalid resource"));
         return;
+    }
+    // [limits] max_sessions_per_account: the oldest session makes room (as ejabberd's
+    // max_user_sessions does). Sessions waiting for a resumption (XEP-0198) count too, so
+    // logging in and dropping the connection over and over cannot pile them up.
+    const auto max_sessions =
+        static_cast<std::size_t>(server_.config().get_int("limits", "max_sessions_per_account"));
+    const auto& mine = server_.sessions().of(localpart_);
+    const bool replaces = server_.sessions().find(*full) != nullptr;
+    if (!replaces && mine.size() >= max_sessions && !mine.empty()) {
+        auto oldest = mine.front();
+        oldest->close("policy-violation", "too many sessions of this account");
     }
     set_jid(*full);
     auto self = shared_from_this();

@@ -298,6 +298,23 @@ class Resumption(SmCase):
         _, mine = self.resume("alice", token, 0)
         self.assertTrue(is_sm(mine, "resumed"), show(mine))
 
+    def test_bad_h_on_resume_fails_and_leaves_the_session_resumable(self):
+        """§5: an h beyond what was sent is undefined-condition (with the server's count), a
+        missing h bad-request; neither ends the waiting session."""
+        a = self.client("alice", presence=False)
+        token = enable(a, resume=True).get("id")
+        drop(a)
+        _, answer = self.resume("alice", token, 7)
+        self.assertTrue(is_sm(answer, "failed"), show(answer))
+        self.assertIsNotNone(answer.find(q("undefined-condition", NS_STANZAS)), show(answer))
+        self.assertEqual(answer.get("h"), "0")
+        c = self.client("alice", bind=False)
+        c.send("<resume xmlns='%s' previd=%s/>" % (NS_SM, quoteattr(token)))
+        f = c.expect(lambda e: is_sm(e, "failed"), "<failed/>")
+        self.assertIsNotNone(f.find(q("bad-request", NS_STANZAS)), show(f))
+        _, mine = self.resume("alice", token, 0)
+        self.assertTrue(is_sm(mine, "resumed"), show(mine))
+
     def test_resume_when_bound_fails(self):
         a = self.client("alice", presence=False)
         token = enable(a, resume=True).get("id")
@@ -365,6 +382,42 @@ class Expiry(SmCase):
         self.assertTrue(a.rs.wait_closed(TIMEOUT))
         fresh = self.client("alice", "laptop")
         self.assertEqual(bodies_from(fresh, b.bare, 1, "offline message"), ["unacked-at-close"])
+
+
+class EndOfSession(SmCase):
+    config = {"limits.max_sessions_per_account": 3}
+
+    def test_private_message_and_request_are_handed_on(self):
+        """Unacknowledged at the end: a message marked <private/> (XEP-0280) goes offline like
+        any other, and an IQ request is answered with an error instead of being lost."""
+        a = self.client("alice")
+        enable(a)
+        b = self.client("bob", "desk")
+        b.send("<message type='chat' to=%s><body>private one</body>"
+               "<private xmlns='urn:xmpp:carbons:2'/></message>" % quoteattr(a.jid))
+        bodies_from(a, b.bare, 1, "message")
+        b.send("<iq type='get' id='v1' to=%s><query xmlns='jabber:iq:version'/></iq>"
+               % quoteattr(a.jid))
+        a.expect(lambda e: kind(e) == "iq" and e.get("id") == "v1", "bob's request")
+        a.send("</stream:stream>")
+        self.assertTrue(a.rs.wait_closed(TIMEOUT))
+        err = b.expect(lambda e: kind(e) == "iq" and e.get("id") == "v1", "an answer")
+        self.assertEqual(err.get("type"), "error", show(err))
+        fresh = self.client("alice", "laptop")
+        self.assertEqual(bodies_from(fresh, b.bare, 1, "offline message"), ["private one"])
+
+    def test_waiting_sessions_count_against_the_session_limit(self):
+        """[limits] max_sessions_per_account: logging in and dropping the connection over and
+        over cannot pile up waiting sessions; binding one more ends the oldest."""
+        tokens = []
+        for i in range(4):
+            c = self.client("carol", "r%d" % i, presence=False)
+            tokens.append(enable(c, resume=True).get("id"))
+            drop(c)
+        _, oldest = self.resume("carol", tokens[0], 0)
+        self.assertTrue(is_sm(oldest, "failed"), show(oldest))
+        _, newest = self.resume("carol", tokens[3], 0)
+        self.assertTrue(is_sm(newest, "resumed"), show(newest))
 
 
 class Keepalive(SmCase):

@@ -7,6 +7,8 @@ packages=(
     libboost1.81-dev libexpat1-dev libssl-dev openssl libsqlite3-dev sqlite3 libsodium-dev
     libtomlplusplus-dev libmimalloc-dev libidn2-dev libicu-dev libcurl4-openssl-dev libc-ares-dev
     doctest-dev libstrophe-dev python3 python3-slixmpp
+    # tests/e2e/test_email_notices.py: a real SMTP server on loopback
+    python3-aiosmtpd
     # modules/groups: signed Jitsi links (libjwt, JSON claims through jansson)
     libjwt-dev libjansson-dev
     # scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes (libclang_rt.fuzzer)

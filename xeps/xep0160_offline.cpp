@@ -119,7 +119,9 @@ private:
         }
         switch (server_.offline().push(user, now_unix(), payload, {quota_, quota_bytes_})) {
             case storage::PushResult::Stored:
-            case storage::PushResult::Queued: return Flow::Stop;
+            case storage::PushResult::Queued:
+                server_.offline_stored.emit(user, ev.stanza);
+                return Flow::Stop;
             case storage::PushResult::Full:
                 // XEP-0160 §2 step 3: a full queue (by count or by bytes) is answered with
                 // <service-unavailable/>.

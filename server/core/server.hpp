@@ -135,6 +135,9 @@ public:
     Signal<const config::Config&> reloaded;
     // The clock was moved (tests, [server] clock_control): schedules look again at once.
     Signal<> clock_advanced;
+    // A message went to offline storage for a local user (localpart, the stanza as stored):
+    // emitted by the offline module, so that others can tell the user something waits.
+    Signal<const std::string&, const Element&> offline_stored;
 
     // Deletes an account and everything stored for it; open sessions are closed.
     void delete_user(const std::string& localpart);

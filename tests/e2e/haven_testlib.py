@@ -370,6 +370,15 @@ class TestServer:
         except FileNotFoundError:
             return ""
 
+    def wait_log(self, text: str, timeout: float = 10.0) -> bool:
+        """True once `text` appears in the log (polled every 50 ms, bounded by timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_contents():
+                return True
+            time.sleep(0.05)
+        return text in self.log_contents()
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_contents().rstrip("\n").split("\n")[-lines:])
 

@@ -26,6 +26,7 @@ NS_OWNER = NS_MUC + "#owner"
 NS_ROOMCONFIG = NS_MUC + "#roomconfig"
 NS_ROOMINFO = NS_MUC + "#roominfo"
 NS_DATA = "jabber:x:data"
+NS_COMMANDS = "http://jabber.org/protocol/commands"
 NS_INFO = "http://jabber.org/protocol/disco#info"
 NS_ITEMS = "http://jabber.org/protocol/disco#items"
 NS_DELAY = "urn:xmpp:delay"
@@ -180,6 +181,12 @@ def truthy(values: List[str]) -> bool:
     return values[0] in ("1", "true")
 
 
+def command_note(r: ET.Element) -> str:
+    """The note of an ad-hoc command's answer ('' if none)."""
+    cmd = r.find(q("command", NS_COMMANDS))
+    return "" if cmd is None else (cmd.findtext(q("note", NS_COMMANDS)) or "")
+
+
 def utc_stamp(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -315,6 +322,23 @@ class Client:
         return self.expect(lambda e: kind(e) == "iq" and e.get("id") == iq_id
                            and e.get("type") in ("result", "error"),
                            "answer to IQ %s %s" % (iq_id, payload[:80]))
+
+    def command(self, to: str, node: str, fields: Optional[dict] = None,
+                lang: str = "") -> ET.Element:
+        """Runs an XEP-0050 ad-hoc command: execute, then (with fields) submit its form.
+        Returns the last answer."""
+        attrs = " xml:lang=%s" % quoteattr(lang) if lang else ""
+        r = self.iq(to, "<command xmlns='%s' node=%s action='execute'/>"
+                    % (NS_COMMANDS, quoteattr(node)), "set", attrs)
+        if fields is None or r.get("type") != "result":
+            return r
+        cmd = r.find(q("command", NS_COMMANDS))
+        xml_fields = "".join("<field var=%s><value>%s</value></field>"
+                             % (quoteattr(k), escape(v)) for k, v in fields.items())
+        return self.iq(to, "<command xmlns='%s' node=%s sessionid=%s><x xmlns='%s' "
+                       "type='submit'>%s</x></command>"
+                       % (NS_COMMANDS, quoteattr(node), quoteattr(cmd.get("sessionid") or ""),
+                          NS_DATA, xml_fields), "set", attrs)
 
     def sync(self) -> None:
         """A round trip through the MUC service: whatever the service queued for this

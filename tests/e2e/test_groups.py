@@ -25,8 +25,9 @@ from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from haven_testlib import TestServer  # noqa: E402
-from muc_testlib import (NS_DATA, NS_INFO, NS_MUC, Client, PASSWORD, SERVICE, body,  # noqa: E402
-                      codes, error_of, form_fields, is_message, is_presence, kind, q, show)
+from muc_testlib import (NS_COMMANDS, NS_DATA, NS_INFO, NS_MUC, Client,  # noqa: E402
+                         PASSWORD, SERVICE, body, codes, command_note, error_of, form_fields,
+                         is_message, is_presence, kind, q, show)
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 NS_OOB = "jabber:x:oob"
@@ -313,24 +314,12 @@ class GroupMeetingsByHavenctl(GroupCase):
                             .exit_code, 0)
 
 
-NS_COMMANDS = "http://jabber.org/protocol/commands"
-
-
 class GroupCommands(GroupCase):
     def execute(self, c, node, fields=None):
-        r = c.iq(ROOM, "<command xmlns='%s' node='%s' action='execute'/>" % (NS_COMMANDS, node),
-                 "set")
-        if fields is None or r.get("type") != "result":
-            return r
-        cmd = r.find(q("command", NS_COMMANDS))
-        xml_fields = "".join("<field var='%s'><value>%s</value></field>" % (k, v)
-                             for k, v in fields.items())
-        return c.iq(ROOM, "<command xmlns='%s' node='%s' sessionid='%s'><x xmlns='%s' "
-                    "type='submit'>%s</x></command>" % (NS_COMMANDS, node, cmd.get("sessionid"),
-                                                        NS_DATA, xml_fields), "set")
+        return c.command(ROOM, node, fields)
 
     def note(self, r):
-        return r.find(q("command", NS_COMMANDS)).findtext(q("note", NS_COMMANDS)) or ""
+        return command_note(r)
 
     def test_room_commands_for_owners_only(self):
         sam, alice = self.connect("sam"), self.connect("alice")

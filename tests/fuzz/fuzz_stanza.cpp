@@ -1,9 +1,11 @@
 // Fuzz harness: stanzas through the real router with every compiled-in module loaded (all of
-// xeps/ and modules/), the peer-support policy on with roles, and a functional address with
-// staff, and a group room (modules/groups) owned by sam. Top-level elements of other
-// namespaces go to the stream extensions (XEP-0198 stream management), as on a c2s stream. The input is the body of a client stream; each stanza the parser delivers is routed as
-// if the fake session of one logged-in user had sent it, and everything the server sends to
-// any session is serialised as the c2s session would.
+// xeps/ and modules/), the peer-support policy on with roles, a functional address with staff,
+// a group room (modules/groups) owned by sam, and e-mail notices (the relay is a closed port:
+// a mail attempt fails at once). Top-level elements of other namespaces go to the stream
+// extensions (XEP-0198 stream management), as on a c2s stream. The input is the body of a
+// client stream; each stanza the parser delivers is routed as if the fake session of one
+// logged-in user had sent it, and everything the server sends to any session is serialised as
+// the c2s session would.
 //
 // State: a fresh Server (fresh SQLite database in a tmpfs directory, modules loaded, accounts
 // created, sessions bound) for every input, so each input runs alone and a crash reproduces from
@@ -67,6 +69,10 @@ staff = ["sam@localhost", "ada@localhost"]
 auto_reply_en = "Your message has reached the team."
 auto_reply_de = "Deine Nachricht ist beim Team angekommen."
 show_sender = "jid"
+[email_notices]
+enabled = true
+smtp_url = "smtp://127.0.0.1:1"
+smtp_tls = "none"
 [[groups]]
 id = "lobby"
 name = "Lobby"

@@ -50,6 +50,9 @@ public:
 class StreamFilter {
 public:
     virtual ~StreamFilter() = default;
+    // Before a stanza for the client is written: true means the filter keeps it (XEP-0352
+    // holds presence back while the client is inactive) and sends it itself later.
+    virtual bool hold(const Element&) { return false; }
     // A stanza from the client, before it is routed.
     virtual void received(const Element& stanza) = 0;
     // A stanza for the client, serialised; `written` is false while the session has no

@@ -114,6 +114,11 @@ void C2sSession::send(const Element& stanza) {
     if (state_ == State::Closed || state_ == State::Closing) {
         return;
     }
+    for (const auto& f : filters()) {
+        if (f->hold(stanza)) {
+            return;  // XEP-0352: held back while the client is inactive
+        }
+    }
     serial_.clear();
     xml::serialize_to(serial_, stanza, ns::client);
     const bool written = state_ != State::Detached;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""E2E: XEP-0198 Stream Management and the server's keepalive pings (issue 13), over real
-sockets against a real havend.
+"""E2E: XEP-0198 Stream Management, XEP-0352 Client State Indication and the server's
+keepalive pings (issue 13), over real sockets against a real havend.
 
 Raw streams (muc_testlib.Client) so every count and every element is checked exactly: the
 <sm/> feature, <enable/>/<enabled/>, <r/>/<a/> in both directions, resumption on a new
@@ -418,6 +418,78 @@ class EndOfSession(SmCase):
         self.assertTrue(is_sm(oldest, "failed"), show(oldest))
         _, newest = self.resume("carol", tokens[3], 0)
         self.assertTrue(is_sm(newest, "resumed"), show(newest))
+
+
+NS_CSI = "urn:xmpp:csi:0"
+NS_MUC = "http://jabber.org/protocol/muc"
+
+
+class ClientState(SmCase):
+    """XEP-0352: what an inactive client gets at once and what waits."""
+
+    def presences_from(self, c: Client, frm: str):
+        return [el for el in c.log if is_presence(el, frm)]
+
+    def settle(self, inactive: Client, other: Client):
+        """After `other`'s round trip the server has handled what `other` sent; what it wrote
+        to `inactive` is read for half a second. No round trip of `inactive`'s own can show
+        this: its IQ result is urgent and would bring everything held along (by design)."""
+        other.iq("localhost", "<ping xmlns='urn:xmpp:ping'/>")
+        deadline = time.monotonic() + 0.5
+        while inactive._pump(deadline):
+            pass
+
+    def test_feature_offered(self):
+        c = self.client("alice", bind=False)
+        self.assertIn(NS_CSI, c.features)
+
+    def test_presence_waits_latest_only_and_goes_before_a_message(self):
+        a, b = self.contacts()
+        a.send("<inactive xmlns='%s'/>" % NS_CSI)
+        a.iq("localhost", "<ping xmlns='urn:xmpp:ping'/>")  # handled before bob's updates
+        seen_before = len(self.presences_from(a, b.jid))
+        for status in ("one", "two", "three"):
+            b.send("<presence><status>%s</status></presence>" % status)
+        self.settle(a, b)
+        self.assertEqual(len(self.presences_from(a, b.jid)), seen_before, "presence not held")
+        chat(b, a.bare, "wake up")
+        m = a.expect(lambda e: is_message(e) and body(e) == "wake up", "the message")
+        held = self.presences_from(a, b.jid)[seen_before:]
+        self.assertEqual([p.findtext(q("status", "jabber:client")) for p in held], ["three"])
+        self.assertLess(a.log.index(held[0]), a.log.index(m), "order changed")
+
+    def test_chat_states_wait_until_active(self):
+        a, b = self.contacts()
+        a.send("<inactive xmlns='%s'/>" % NS_CSI)
+        a.iq("localhost", "<ping xmlns='urn:xmpp:ping'/>")
+        b.send("<message type='chat' to=%s><composing xmlns='http://jabber.org/protocol/"
+               "chatstates'/></message>" % quoteattr(a.jid))
+        self.settle(a, b)
+        self.assertEqual(a.pending(lambda e: is_message(e, b.jid)), [])
+        a.send("<active xmlns='%s'/>" % NS_CSI)
+        a.expect(lambda e: is_message(e, b.jid), "the chat state, once active")
+
+    def test_room_message_waits_unless_it_mentions_me(self):
+        room = "csi-room@groups.localhost"
+        a = self.client("alice", "room")
+        a.send("<presence to='%s/alice'><x xmlns='%s'/></presence>" % (room, NS_MUC))
+        a.expect(lambda e: is_presence(e, room + "/alice", None), "self-presence")
+        a.iq(room, "<query xmlns='%s#owner'><x xmlns='jabber:x:data' type='submit'/></query>"
+             % NS_MUC, "set")
+        b = self.client("bob", "room")
+        b.send("<presence to='%s/bob'><x xmlns='%s'/></presence>" % (room, NS_MUC))
+        b.expect(lambda e: is_presence(e, room + "/bob", None), "self-presence")
+        a.expect(lambda e: is_presence(e, room + "/bob", None), "bob joined")
+        a.send("<inactive xmlns='%s'/>" % NS_CSI)
+        a.iq("localhost", "<ping xmlns='urn:xmpp:ping'/>")
+        b.send("<message type='groupchat' to='%s'><body>hello all</body></message>" % room)
+        b.expect(lambda e: is_message(e, room + "/bob") and body(e) == "hello all", "echo")
+        self.settle(a, b)
+        self.assertEqual(a.pending(lambda e: is_message(e, room + "/bob")), [])
+        b.send("<message type='groupchat' to='%s'><body>alice: look</body></message>" % room)
+        got = [body(a.expect(lambda e: is_message(e, room + "/bob"), "room message"))
+               for _ in range(2)]
+        self.assertEqual(got, ["hello all", "alice: look"])
 
 
 class Keepalive(SmCase):

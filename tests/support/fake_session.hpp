@@ -23,6 +23,11 @@ public:
         available = avail;
     }
     void send(const Element& stanza) override {
+        for (const auto& f : filters()) {
+            if (f->hold(stanza)) {
+                return;
+            }
+        }
         sent.push_back(stanza);
         if (!filters().empty()) {
             const std::string bytes = xml::serialize(stanza, "jabber:client");

@@ -18,6 +18,10 @@ HAVEN_MODULE_OPTIONS(
                               "Roster group of the contacts a grant adds."),
     haven::config::opt_bool("peersupport", "members_may_contact_remote", false,
                             "Let members write to other servers' users."),
+    haven::config::opt_bool("peersupport", "archive_member_conversations", false,
+                            "Keep conversations with members in the message archive "
+                            "([archive], XEP-0313). Off: a member's messages are delivered and "
+                            "deleted, on both sides."),
     haven::config::opt_string("peersupport", "refusal_text_en", "",
                               "Override the English refusal text."),
     haven::config::opt_string("peersupport", "refusal_text_de", "",

@@ -24,6 +24,7 @@
 #include "xeps/xep0050_commands.hpp"
 #include "xeps/xep0077_register.hpp"
 #include "xeps/xep0191_blocking.hpp"
+#include "xeps/xep0313_mam/mam.hpp"
 
 namespace haven::peersupport {
 namespace {
@@ -103,6 +104,21 @@ public:
             m.own_connection([&s = server_, handle] {
                 if (auto* n = s.service<xeps::NameReservations>()) {
                     n->remove(handle);
+                }
+            });
+        }
+        if (auto* archive = server_.service<xeps::mam::Archive>();
+            archive && !m.opt_bool("archive_member_conversations")) {
+            // A member's "deliver, then delete" must not be undone by the other side's
+            // archive: no conversation with a member (or with a functional address, whose
+            // inquiry JIDs stand for members; unknown names are members to role_of) is kept.
+            auto handle = archive->add_veto([this](const Jid& owner, const Jid& with) {
+                return role_of(owner.local()) == Role::Member ||
+                       (server_.is_local(with) && role_of(with.local()) == Role::Member);
+            });
+            m.own_connection([&s = server_, handle] {
+                if (auto* a = s.service<xeps::mam::Archive>()) {
+                    a->remove_veto(handle);
                 }
             });
         }

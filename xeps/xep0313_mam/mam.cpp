@@ -3,6 +3,7 @@
 // vetoes from other modules (the peer-support rule for conversations with members).
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -11,9 +12,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include <boost/asio/post.hpp>
+
 #include "server/core/module.hpp"
 #include "server/core/random_id.hpp"
 #include "server/core/server.hpp"
+#include "server/storage/error.hpp"
 #include "server/storage/kv_store.hpp"
 #include "server/storage/roster_store.hpp"
 #include "server/xml/stream_parser.hpp"
@@ -98,6 +102,11 @@ public:
             s.clock_advanced.disconnect(advanced);
         });
         m.every(std::chrono::minutes(10), [this] { purge(); });
+        m.every(std::chrono::milliseconds(100), [this] {
+            if (!pending_.empty()) {
+                flush_pending();
+            }
+        });
         purge();
         server_.provide<Archive>(this);
     }
@@ -113,6 +122,17 @@ public:
 
 private:
     // ---- archiving ----
+
+    // wanted(), but a storage failure (reading the preferences) means "not archived": the
+    // message itself must still be delivered.
+    bool wanted_safely(const std::string& owner, const Jid& with) {
+        try {
+            return wanted(owner, with);
+        } catch (const storage::StorageError& e) {
+            m_.log().debug("archive: preferences unreadable, not archived: ", e.what());
+            return false;
+        }
+    }
 
     bool wanted(const std::string& owner, const Jid& with) {
         auto owner_jid = Jid::make(owner, server_.domain());
@@ -135,10 +155,97 @@ private:
         return p.default_mode == "roster" && server_.roster().get(owner, bare).has_value();
     }
 
+    // Archiving never stands in the way of delivery: while another process holds the
+    // database, entries wait in memory (bounded) and a timer writes them; any other storage
+    // failure (an account deleted a moment ago, a broken disk) costs the archive entry only.
     void archive(const std::string& owner, const Jid& with, const std::string& id,
                  const Element& message) {
-        store_.add(owner, id, server_.clock().unix_seconds(), with.bare().str(), with.str(),
-                   xml::serialize(message));
+        queue(Pending{owner, id, server_.clock().unix_seconds(), with.bare().str(), with.str(),
+                      xml::serialize(message)});
+        // Written at the end of this loop turn, in one transaction: a busy server writes
+        // many entries per commit instead of one commit per message.
+        schedule_flush();
+    }
+
+    struct Pending {
+        std::string owner, id;
+        std::int64_t stamp;
+        std::string with_bare, with_full, payload;
+    };
+    void write(const Pending& p) {
+        store_.add(p.owner, p.id, p.stamp, p.with_bare, p.with_full, p.payload);
+    }
+    void queue(Pending p) {
+        if (pending_.size() >= max_pending || pending_bytes_ + p.payload.size() > max_pending_bytes) {
+            if (!dropped_warned_) {
+                m_.log().warn("archive: database locked for long, archive entries dropped");
+                dropped_warned_ = true;
+            }
+            return;
+        }
+        pending_bytes_ += p.payload.size();
+        pending_.push_back(std::move(p));
+    }
+    // Writes what waits, at most `batch` entries per transaction and loop turn (a backlog
+    // from a long lock must not stall the loop either), never waiting for a lock (an archive
+    // entry can wait in memory, a message cannot). True once nothing waits.
+    static constexpr std::size_t batch = 256;
+    bool flush_pending(bool all = false) {
+        while (!pending_.empty()) {
+            if (!flush_batch()) {
+                return false;
+            }
+            if (!all && !pending_.empty()) {
+                schedule_flush();  // the rest on the next turn
+                return false;
+            }
+        }
+        dropped_warned_ = false;
+        return true;
+    }
+
+    void schedule_flush() {
+        if (flush_posted_) {
+            return;
+        }
+        flush_posted_ = true;
+        boost::asio::post(server_.io(), [this, alive = std::weak_ptr<bool>(alive_)] {
+            if (alive.lock()) {
+                flush_posted_ = false;
+                flush_pending();
+            }
+        });
+    }
+
+    bool flush_batch() {
+        const std::size_t n = std::min(batch, pending_.size());
+        try {
+            storage::ScopedBusyTimeout no_wait(server_.db(), std::chrono::milliseconds(0));
+            storage::Transaction tx(server_.db());
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto& p = pending_[i];
+                try {
+                    write(p);
+                } catch (const storage::StorageError& e) {
+                    if (e.busy()) {
+                        throw;
+                    }
+                    // An account deleted a moment ago, a broken row: this entry only.
+                    m_.log().debug("archive: an entry was not archived: ", e.what());
+                }
+            }
+            tx.commit();
+        } catch (const storage::StorageError& e) {
+            if (e.busy()) {
+                return false;  // the 100 ms timer tries again
+            }
+            m_.log().warn("archive: entries not archived: ", e.what());
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            pending_bytes_ -= pending_.front().payload.size();
+            pending_.pop_front();
+        }
+        return true;
     }
 
     Flow inbound(StanzaEvent& e) {
@@ -150,11 +257,11 @@ private:
         // XEP-0359 §5: a stanza-id claiming to be ours was not set by us; drop it. Unless the
         // server itself routes a message again (XEP-0198 handing on what a session never
         // acknowledged): that one is archived already.
-        if (e.origin == nullptr && rerouted(e.stanza, owner, by)) {
+        if (e.origin == nullptr && rerouted_safely(e.stanza, owner, by)) {
             return Flow::Continue;
         }
         drop_stanza_ids(e.stanza, by);
-        if (!wanted(owner, e.from)) {
+        if (!wanted_safely(owner, e.from)) {
             return Flow::Continue;
         }
         const auto id = random_hex(12);
@@ -165,13 +272,22 @@ private:
 
     // A message the server routes again carries the id it got when it was archived; a forged
     // one would have to guess an id that exists in this very archive.
+    bool rerouted_safely(const Element& message, const std::string& owner,
+                         const std::string& by) const {
+        try {
+            return rerouted(message, owner, by);
+        } catch (const storage::StorageError&) {
+            return false;
+        }
+    }
+
     bool rerouted(const Element& message, const std::string& owner, const std::string& by) const {
         for (const auto* sid : message.children("stanza-id", ns_sid)) {
             if (sid->attr("by") == by) {
                 ArchiveQuery q;
                 q.ids = {std::string(sid->attr("id"))};
                 q.max = 1;
-                auto page = store_.query(owner, q);
+        auto page = store_.query(owner, q);
                 return page && !page->items.empty();
             }
         }
@@ -183,7 +299,7 @@ private:
             return Flow::Continue;
         }
         const std::string owner = e.from.local();
-        if (!wanted(owner, e.to)) {
+        if (!wanted_safely(owner, e.to)) {
             return Flow::Continue;
         }
         Element copy = e.stanza;
@@ -195,8 +311,12 @@ private:
     void purge() {
         const auto cutoff = server_.clock().unix_seconds() -
                             std::chrono::duration_cast<std::chrono::seconds>(retention_).count();
-        if (auto n = store_.remove_older_than(cutoff); n > 0) {
-            m_.log().debug("archive: ", n, " expired message(s) removed");
+        try {
+            if (auto n = store_.remove_older_than(cutoff); n > 0) {
+                m_.log().debug("archive: ", n, " expired message(s) removed");
+            }
+        } catch (const storage::StorageError& e) {
+            m_.log().debug("archive: expiry postponed: ", e.what());  // the next run catches up
         }
     }
 
@@ -360,6 +480,7 @@ private:
                 q.rsm_before = before->text();
             }
         }
+        flush_pending(true);  // what arrived this very turn is in the archive too
         auto page = store_.query(owner, q);
         if (!page) {
             e.reply_error("item-not-found");  // §4.1.1: an id that is not in the archive
@@ -406,6 +527,14 @@ private:
     std::uint64_t next_veto_ = 0;
     // Loaded on first use; bounded by the accounts that got or sent messages.
     std::unordered_map<std::string, Prefs> prefs_;
+    static constexpr std::size_t max_pending = 10000;
+    static constexpr std::size_t max_pending_bytes = 16 * 1024 * 1024;
+    std::deque<Pending> pending_;
+    std::size_t pending_bytes_ = 0;
+    bool dropped_warned_ = false;
+    bool flush_posted_ = false;
+    // Posted flushes hold a weak reference: they do nothing once the module is gone.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 std::unique_ptr<Mam> load(ModuleContext& m) {

@@ -433,6 +433,21 @@ class Creation(MucCase):
 
 # --- entering a room ----------------------------------------------------------------------------
 
+class RoomBudget(MucCase):
+    config = {"muc.max_rooms_per_account": 2}
+
+    def test_one_account_cannot_take_the_whole_room_budget(self):
+        """[muc] max_rooms_per_account: creating one more room than an account may own is
+        resource-constraint; another account still can."""
+        a = self.connect("alice")
+        for _ in range(2):
+            self.create(a, self.new_room("mine"), "Alice", {"muc#roomconfig_persistentroom": "1"})
+        err = self.join_error(a, self.new_room("one-too-many"), "Alice")
+        self.assertEqual(error_of(err), ("wait", "resource-constraint"), show(err))
+        b = self.connect("bob")
+        self.create(b, self.new_room("bobs"), "Bob")
+
+
 class Joining(MucCase):
     def test_join_order_presences_history_subject(self):
         a = self.connect("alice")

@@ -18,4 +18,7 @@ HAVEN_MODULE_OPTIONS(
                            "owner may set a lower limit."),
     haven::config::opt_int("muc", "max_rooms", 1000, 1, 1000000,
                            "Rooms the service holds, temporary and persistent together; "
-                           "creating one more is refused with resource-constraint."))
+                           "creating one more is refused with resource-constraint."),
+    haven::config::opt_int("muc", "max_rooms_per_account", 50, 1, 1000000,
+                           "Rooms one account may own when it creates another (group rooms "
+                           "from the config do not count against their supporters)."))

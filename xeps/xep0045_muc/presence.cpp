@@ -153,6 +153,11 @@ void Service::enter(StanzaEvent& e, const Jid& room_jid) {
             e.reply_error("resource-constraint", "the service has as many rooms as it can hold");
             return;
         }
+        if (owned_by(e.from.bare()) >= max_rooms_per_account_) {
+            // One account must not take the whole service's room budget (max_rooms).
+            e.reply_error("resource-constraint", "you own as many rooms as one account may");
+            return;
+        }
         room = &create(room_jid, e.from);
         // §10.1.2: a MUC client gets a locked room to configure (or accept as instant); a
         // groupchat 1.0 client (no <x/>) an instant room at once (§10.1.1 "legacy").

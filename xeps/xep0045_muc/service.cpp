@@ -53,6 +53,7 @@ Service::Service(ModuleContext& m)
       history_max_(static_cast<std::size_t>(m.opt_int("history_max"))),
       max_occupants_(static_cast<std::size_t>(m.opt_int("max_occupants"))),
       max_rooms_(static_cast<std::size_t>(m.opt_int("max_rooms"))),
+      max_rooms_per_account_(static_cast<std::size_t>(m.opt_int("max_rooms_per_account"))),
       store_(server_.db(), server_.secret_box()) {
     if (history_default_ > history_max_) {
         history_default_ = history_max_;
@@ -230,6 +231,14 @@ bool Service::may_create(const Jid& user) const {
         return false;  // remote accounts join rooms; they do not open them here
     }
     return !creation_gate_ || creation_gate_(user.bare());
+}
+
+std::size_t Service::owned_by(const Jid& account) const {
+    std::size_t n = 0;
+    for (const auto& [jid, room] : rooms_) {
+        n += room->affiliation(account) == Affiliation::Owner ? 1 : 0;
+    }
+    return n;
 }
 
 Room* Service::find(const Jid& room_jid) {

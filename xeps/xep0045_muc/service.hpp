@@ -154,6 +154,9 @@ private:
     std::size_t history_max_;
     std::size_t max_occupants_;
     std::size_t max_rooms_;
+    std::size_t max_rooms_per_account_;
+    // Rooms in which `account` is an owner (a scan: only room creation asks).
+    std::size_t owned_by(const Jid& account) const;
     RoomStore store_;
     std::map<Jid, std::unique_ptr<Room>> rooms_;
     CreationGate creation_gate_;

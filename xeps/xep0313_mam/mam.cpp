@@ -3,8 +3,8 @@
 // vetoes from other modules (the peer-support rule for conversations with members).
 #include <algorithm>
 #include <charconv>
-#include <deque>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -176,7 +176,8 @@ private:
         store_.add(p.owner, p.id, p.stamp, p.with_bare, p.with_full, p.payload);
     }
     void queue(Pending p) {
-        if (pending_.size() >= max_pending || pending_bytes_ + p.payload.size() > max_pending_bytes) {
+        if (pending_.size() >= max_pending ||
+            pending_bytes_ + p.payload.size() > max_pending_bytes) {
             if (!dropped_warned_) {
                 m_.log().warn("archive: database locked for long, archive entries dropped");
                 dropped_warned_ = true;
@@ -186,10 +187,12 @@ private:
         pending_bytes_ += p.payload.size();
         pending_.push_back(std::move(p));
     }
-    // Writes what waits, at most `batch` entries per transaction and loop turn (a backlog
-    // from a long lock must not stall the loop either), never waiting for a lock (an archive
-    // entry can wait in memory, a message cannot). True once nothing waits.
-    static constexpr std::size_t batch = 256;
+    // Writes what waits, one transaction per loop turn that stops after about 1 ms (a backlog
+    // from a long lock must not stall the loop either: it drains over the next turns), never
+    // waiting for a lock (an archive entry can wait in memory, a message cannot). True once
+    // nothing waits.
+    static constexpr std::size_t check_every = 16;
+    static constexpr std::chrono::microseconds turn_budget{1000};
     bool flush_pending(bool all = false) {
         while (!pending_.empty()) {
             if (!flush_batch()) {
@@ -205,8 +208,8 @@ private:
     }
 
     void schedule_flush() {
-        if (flush_posted_) {
-            return;
+        if (flush_posted_ || locked_) {
+            return;  // while the database is locked, only the 100 ms timer tries
         }
         flush_posted_ = true;
         boost::asio::post(server_.io(), [this, alive = std::weak_ptr<bool>(alive_)] {
@@ -218,12 +221,16 @@ private:
     }
 
     bool flush_batch() {
-        const std::size_t n = std::min(batch, pending_.size());
+        std::size_t n = 0;
+        const auto deadline = std::chrono::steady_clock::now() + turn_budget;
         try {
             storage::ScopedBusyTimeout no_wait(server_.db(), std::chrono::milliseconds(0));
             storage::Transaction tx(server_.db());
-            for (std::size_t i = 0; i < n; ++i) {
-                const auto& p = pending_[i];
+            for (; n < pending_.size(); ++n) {
+                if (n > 0 && n % check_every == 0 && std::chrono::steady_clock::now() > deadline) {
+                    break;
+                }
+                const auto& p = pending_[n];
                 try {
                     write(p);
                 } catch (const storage::StorageError& e) {
@@ -237,14 +244,17 @@ private:
             tx.commit();
         } catch (const storage::StorageError& e) {
             if (e.busy()) {
+                locked_ = true;
                 return false;  // the 100 ms timer tries again
             }
             m_.log().warn("archive: entries not archived: ", e.what());
+            n = pending_.size();  // a database that cannot write drops them, never loops
         }
         for (std::size_t i = 0; i < n; ++i) {
             pending_bytes_ -= pending_.front().payload.size();
             pending_.pop_front();
         }
+        locked_ = false;
         return true;
     }
 
@@ -287,7 +297,7 @@ private:
                 ArchiveQuery q;
                 q.ids = {std::string(sid->attr("id"))};
                 q.max = 1;
-        auto page = store_.query(owner, q);
+                auto page = store_.query(owner, q);
                 return page && !page->items.empty();
             }
         }
@@ -533,6 +543,7 @@ private:
     std::size_t pending_bytes_ = 0;
     bool dropped_warned_ = false;
     bool flush_posted_ = false;
+    bool locked_ = false;  // the last write met another process's lock
     // Posted flushes hold a weak reference: they do nothing once the module is gone.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

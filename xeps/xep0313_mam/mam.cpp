@@ -125,7 +125,7 @@ private:
 
     // wanted(), but a storage failure (reading the preferences) means "not archived": the
     // message itself must still be delivered.
-    bool wanted_safely(const std::string& owner, const Jid& with) {
+    bool wanted_safely(const Jid& owner, const Jid& with) {
         try {
             return wanted(owner, with);
         } catch (const storage::StorageError& e) {
@@ -134,17 +134,15 @@ private:
         }
     }
 
-    bool wanted(const std::string& owner, const Jid& with) {
-        auto owner_jid = Jid::make(owner, server_.domain());
-        if (!owner_jid) {
-            return false;
-        }
+    // `owner`: the local account's bare JID, as routing already parsed it (no JID is built
+    // again per message).
+    bool wanted(const Jid& owner, const Jid& with) {
         for (const auto& [id, veto] : vetoes_) {
-            if (veto(*owner_jid, with)) {
+            if (veto(owner, with)) {
                 return false;
             }
         }
-        const auto& p = prefs(owner);
+        const auto& p = prefs(owner.local());
         const auto bare = with.bare().str();
         if (p.never.contains(bare)) {
             return false;
@@ -152,7 +150,8 @@ private:
         if (p.always.contains(bare) || p.default_mode == "always") {
             return true;
         }
-        return p.default_mode == "roster" && server_.roster().get(owner, bare).has_value();
+        return p.default_mode == "roster" &&
+               server_.roster().get(owner.local(), bare).has_value();
     }
 
     // Archiving never stands in the way of delivery: while another process holds the
@@ -271,7 +270,7 @@ private:
             return Flow::Continue;
         }
         drop_stanza_ids(e.stanza, by);
-        if (!wanted_safely(owner, e.from)) {
+        if (!wanted_safely(e.to.bare(), e.from)) {
             return Flow::Continue;
         }
         const auto id = random_hex(12);
@@ -309,7 +308,7 @@ private:
             return Flow::Continue;
         }
         const std::string owner = e.from.local();
-        if (!wanted_safely(owner, e.to)) {
+        if (!wanted_safely(e.from.bare(), e.to)) {
             return Flow::Continue;
         }
         Element copy = e.stanza;

@@ -4,6 +4,7 @@ stanzas, and what a join brought (Joined)."""
 
 import itertools
 import socket
+import unittest
 import ssl
 import time
 import xml.etree.ElementTree as ET
@@ -378,3 +379,43 @@ class Joined:
                 return el
         raise AssertionError("no presence of %s among %s" % (want, [show(e) for e in
                                                                      self.occupants]))
+
+
+class ServerCase(unittest.TestCase):
+    """One havend per test class with the accounts `users` (roles from `roles`, default
+    member) and `config` on top of `base_config`; fresh Clients per test (self.client), all
+    closed after it."""
+
+    users: tuple = ()
+    roles: dict = {}
+    base_config: dict = {}
+    config: dict = {}
+
+    @classmethod
+    def setUpClass(cls):
+        config = dict(cls.base_config)
+        config.update(cls.config)
+        cls.srv = TestServer(config=config)
+        try:
+            for u in cls.users:
+                cls.srv.add_user(u, PASSWORD, role=cls.roles.get(u, "member"))
+            cls.srv.start()
+        except Exception:
+            cls.srv.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def setUp(self):
+        self.clients: List[Client] = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+
+    def client(self, local: str, resource: str = "phone", **kw) -> Client:
+        c = Client(self.srv, local, resource, **kw)
+        self.clients.append(c)
+        return c

@@ -27,8 +27,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from haven_testlib import TestServer, free_loopback_port  # noqa: E402
-from muc_testlib import PASSWORD, Client, command_note  # noqa: E402
+from haven_testlib import free_loopback_port  # noqa: E402
+from muc_testlib import ServerCase, command_note  # noqa: E402
 
 try:
     from aiosmtpd.controller import Controller
@@ -59,14 +59,16 @@ class Mailbox:
         return "250 OK"
 
 
-class EmailNotices(unittest.TestCase):
+class EmailNotices(ServerCase):
+    users = USERS + tuple(SENTINELS)
+
     @classmethod
     def setUpClass(cls):
         cls.smtp_port = free_loopback_port()
         cls.mailbox = Mailbox()
         cls.smtp = None
         cls.start_smtp()
-        cls.srv = TestServer(config={
+        cls.config = {
             "server.clock_control": True,
             "email_notices.enabled": True,
             "email_notices.smtp_url": "smtp://127.0.0.1:%d" % cls.smtp_port,
@@ -74,13 +76,10 @@ class EmailNotices(unittest.TestCase):
             "email_notices.from": "notices@localhost",
             "email_notices.delay_s": DELAY,
             "email_notices.min_interval_s": INTERVAL,
-        })
+        }
         try:
-            for u in USERS + tuple(SENTINELS):
-                cls.srv.add_user(u, PASSWORD)
-            cls.srv.start()
+            super().setUpClass()
         except Exception:
-            cls.srv.close()
             cls.stop_smtp()
             raise
         cls.sentinels = iter(SENTINELS)
@@ -88,7 +87,7 @@ class EmailNotices(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.close()
+        super().tearDownClass()
         cls.stop_smtp()
 
     @classmethod
@@ -102,19 +101,7 @@ class EmailNotices(unittest.TestCase):
             cls.smtp.stop()
             cls.smtp = None
 
-    def setUp(self):
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-
     # helpers ----------------------------------------------------------------------------------
-
-    def client(self, local, resource="phone"):
-        c = Client(self.srv, local, resource)
-        self.clients.append(c)
-        return c
 
     def advance(self, seconds):
         r = self.srv.run_ctl(["clock", "advance", str(seconds)])

@@ -18,8 +18,7 @@ import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from haven_testlib import TestServer  # noqa: E402
-from muc_testlib import (NS_INFO, PASSWORD, Client, body, error_of, is_message,  # noqa: E402
+from muc_testlib import (NS_INFO, ServerCase, body, error_of, is_message,  # noqa: E402
                          kind, q, show, utc_stamp)
 
 NS_MAM = "urn:xmpp:mam:2"
@@ -54,40 +53,10 @@ class Result:
         return [body(m) for m in self.messages]
 
 
-class MamCase(unittest.TestCase):
-    config: dict = {}
+class MamCase(ServerCase):
     users = ("alice", "bob", "carol")
-    roles: dict = {}
-
-    @classmethod
-    def setUpClass(cls):
-        config = {"server.clock_control": True}
-        config.update(cls.config)
-        cls.srv = TestServer(config=config)
-        try:
-            for u in cls.users:
-                cls.srv.add_user(u, PASSWORD, role=cls.roles.get(u, "member"))
-            cls.srv.start()
-        except Exception:
-            cls.srv.close()
-            raise
-        cls.seq = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.close()
-
-    def setUp(self):
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-
-    def client(self, local, resource="phone"):
-        c = Client(self.srv, local, resource)
-        self.clients.append(c)
-        return c
+    base_config = {"server.clock_control": True}
+    seq = 0
 
     def chat(self, sender, to_client, text, extra=""):
         sender.send("<message type='chat' to=%s><body>%s</body>%s</message>"

@@ -25,9 +25,8 @@ import xml.etree.ElementTree as ET
 from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from haven_testlib import TestServer  # noqa: E402
-from muc_testlib import (PASSWORD, TIMEOUT, Client, body, is_message, is_presence,  # noqa: E402
-                         jid, kind, q, show)
+from muc_testlib import (TIMEOUT, Client, ServerCase, body, is_message,  # noqa: E402
+                         is_presence, jid, kind, q, show)
 
 NS_SM = "urn:xmpp:sm:3"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -72,35 +71,8 @@ def bodies_from(c: Client, frm: str, n: int, what: str):
     return out
 
 
-class SmCase(unittest.TestCase):
-    config: dict = {}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = TestServer(config=dict(cls.config))
-        try:
-            for u in USERS:
-                cls.srv.add_user(u, PASSWORD)
-            cls.srv.start()
-        except Exception:
-            cls.srv.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.close()
-
-    def setUp(self):
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-
-    def client(self, local: str, resource: str = "phone", **kw) -> Client:
-        c = Client(self.srv, local, resource, **kw)
-        self.clients.append(c)
-        return c
+class SmCase(ServerCase):
+    users = USERS
 
     def resume(self, local: str, previd: str, h: int) -> (Client, ET.Element):
         c = self.client(local, bind=False)

@@ -150,8 +150,7 @@ private:
         if (p.always.contains(bare) || p.default_mode == "always") {
             return true;
         }
-        return p.default_mode == "roster" &&
-               server_.roster().get(owner.local(), bare).has_value();
+        return p.default_mode == "roster" && server_.roster().get(owner.local(), bare).has_value();
     }
 
     // Archiving never stands in the way of delivery: while another process holds the
@@ -226,7 +225,10 @@ private:
             storage::ScopedBusyTimeout no_wait(server_.db(), std::chrono::milliseconds(0));
             storage::Transaction tx(server_.db());
             for (; n < pending_.size(); ++n) {
-                if (n > 0 && n % check_every == 0 && std::chrono::steady_clock::now() > deadline) {
+                // The time budget holds only while a backlog from a lock drains: otherwise a
+                // turn writes what it archived, or a flood would pile entries up in memory.
+                if (draining_ && n > 0 && n % check_every == 0 &&
+                    std::chrono::steady_clock::now() > deadline) {
                     break;
                 }
                 const auto& p = pending_[n];
@@ -244,6 +246,7 @@ private:
         } catch (const storage::StorageError& e) {
             if (e.busy()) {
                 locked_ = true;
+                draining_ = true;
                 return false;  // the 100 ms timer tries again
             }
             m_.log().warn("archive: entries not archived: ", e.what());
@@ -254,6 +257,7 @@ private:
             pending_.pop_front();
         }
         locked_ = false;
+        draining_ = !pending_.empty();
         return true;
     }
 
@@ -537,12 +541,13 @@ private:
     // Loaded on first use; bounded by the accounts that got or sent messages.
     std::unordered_map<std::string, Prefs> prefs_;
     static constexpr std::size_t max_pending = 10000;
-    static constexpr std::size_t max_pending_bytes = 16 * 1024 * 1024;
+    static constexpr std::size_t max_pending_bytes = 4 * 1024 * 1024;
     std::deque<Pending> pending_;
     std::size_t pending_bytes_ = 0;
     bool dropped_warned_ = false;
     bool flush_posted_ = false;
-    bool locked_ = false;  // the last write met another process's lock
+    bool locked_ = false;    // the last write met another process's lock
+    bool draining_ = false;  // writing the backlog such a lock left
     // Posted flushes hold a weak reference: they do nothing once the module is gone.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
